@@ -102,10 +102,12 @@ type ExpiredDeleter interface {
 // OwnerIndex is an optional [Store] capability: finding and removing every
 // session of one owner (usually a user ID), for "log out everywhere" and for
 // listing a user's devices. The owner is the one given to the latest
-// successful Create or Update of each record.
+// successful Create or Update of each record; the empty owner is never
+// indexed.
 type OwnerIndex interface {
 	// ListOwner returns the ids of the records owned by owner that are live at
-	// now, in no particular order. An unknown owner yields an empty list.
+	// now, in no particular order. An unknown or empty owner yields an empty
+	// list.
 	ListOwner(ctx context.Context, owner string, now time.Time) (ids []string, err error)
 
 	// DeleteOwner removes every record owned by owner and returns how many of
