@@ -1,0 +1,208 @@
+package sessions
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"slices"
+)
+
+// Record format, version 1. Every stored record starts with the format
+// version byte; later formats get a new byte and this decoder keeps reading
+// version 1. All integers are unsigned varints (encoding/binary), times are
+// Unix milliseconds:
+//
+//	0x01
+//	flags          bit 0: browser-session cookie; bit 1: idle override
+//	               present; bit 2: deadline override present
+//	start          start of the absolute lifetime
+//	[idle]         per-session idle timeout in ms, if flag bit 1
+//	[deadline]     per-session absolute deadline, if flag bit 2
+//	owner          length, bytes
+//	count          number of values
+//	count × (key length, key bytes, value length, value bytes)
+//
+// Values are JSON documents kept as written, so a request decodes only the
+// values it reads. Keys are written in byte-wise order, so equal sessions
+// encode to equal bytes.
+const recordVersion = 1
+
+const (
+	flagBrowser  = 1 << 0
+	flagIdle     = 1 << 1
+	flagDeadline = 1 << 2
+	flagAll      = flagBrowser | flagIdle | flagDeadline
+)
+
+var errCorrupt = errors.New("sessions: corrupt session record")
+
+// record is the decoded form of a stored session.
+type record struct {
+	start    int64 // Unix ms: start of the absolute lifetime
+	idle     int64 // ms; 0 = no per-session idle timeout
+	deadline int64 // Unix ms; 0 = no per-session deadline
+	browser  bool
+	owner    string
+	values   map[string]json.RawMessage
+}
+
+func (r *record) clone() record {
+	c := *r
+	c.values = make(map[string]json.RawMessage, len(r.values))
+	for k, v := range r.values {
+		c.values[k] = v // values are immutable once stored
+	}
+	return c
+}
+
+func uvarintLen(x uint64) int {
+	n := 1
+	for x >= 0x80 {
+		x >>= 7
+		n++
+	}
+	return n
+}
+
+// size returns the exact length of r's encoding.
+func (r *record) size() int {
+	n := 1 + 1 + uvarintLen(uint64(r.start))
+	if r.idle != 0 {
+		n += uvarintLen(uint64(r.idle))
+	}
+	if r.deadline != 0 {
+		n += uvarintLen(uint64(r.deadline))
+	}
+	n += uvarintLen(uint64(len(r.owner))) + len(r.owner)
+	n += uvarintLen(uint64(len(r.values)))
+	for k, v := range r.values {
+		n += uvarintLen(uint64(len(k))) + len(k) + uvarintLen(uint64(len(v))) + len(v)
+	}
+	return n
+}
+
+func (r *record) encode() []byte {
+	b := make([]byte, 0, r.size())
+	b = append(b, recordVersion)
+	var flags uint64
+	if r.browser {
+		flags |= flagBrowser
+	}
+	if r.idle != 0 {
+		flags |= flagIdle
+	}
+	if r.deadline != 0 {
+		flags |= flagDeadline
+	}
+	b = binary.AppendUvarint(b, flags)
+	b = binary.AppendUvarint(b, uint64(r.start))
+	if r.idle != 0 {
+		b = binary.AppendUvarint(b, uint64(r.idle))
+	}
+	if r.deadline != 0 {
+		b = binary.AppendUvarint(b, uint64(r.deadline))
+	}
+	b = binary.AppendUvarint(b, uint64(len(r.owner)))
+	b = append(b, r.owner...)
+	b = binary.AppendUvarint(b, uint64(len(r.values)))
+	keys := make([]string, 0, len(r.values))
+	for k := range r.values {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		v := r.values[k]
+		b = binary.AppendUvarint(b, uint64(len(k)))
+		b = append(b, k...)
+		b = binary.AppendUvarint(b, uint64(len(v)))
+		b = append(b, v...)
+	}
+	return b
+}
+
+// decodeRecord parses b. The values of the result alias b, which the caller
+// must not modify afterwards. It validates the framing only: a value's JSON
+// is checked when it is read.
+func decodeRecord(b []byte) (record, error) {
+	var r record
+	if len(b) == 0 || b[0] != recordVersion {
+		return r, errCorrupt
+	}
+	d := decoder{b: b[1:]}
+	flags := d.uvarint()
+	if flags&^flagAll != 0 {
+		return r, errCorrupt
+	}
+	r.browser = flags&flagBrowser != 0
+	r.start = d.int()
+	if flags&flagIdle != 0 {
+		if r.idle = d.int(); r.idle == 0 {
+			d.err = true
+		}
+	}
+	if flags&flagDeadline != 0 {
+		if r.deadline = d.int(); r.deadline == 0 {
+			d.err = true
+		}
+	}
+	r.owner = string(d.bytes())
+	n := d.uvarint()
+	// Each value takes at least two bytes, which bounds n before allocating.
+	if d.err || n > uint64(len(d.b))/2 {
+		return record{}, errCorrupt
+	}
+	r.values = make(map[string]json.RawMessage, n)
+	for range n {
+		k := string(d.bytes())
+		v := d.bytes()
+		if d.err {
+			return record{}, errCorrupt
+		}
+		if _, dup := r.values[k]; dup {
+			return record{}, errCorrupt
+		}
+		r.values[k] = json.RawMessage(v)
+	}
+	if d.err || len(d.b) != 0 {
+		return record{}, errCorrupt
+	}
+	return r, nil
+}
+
+type decoder struct {
+	b   []byte
+	err bool
+}
+
+func (d *decoder) uvarint() uint64 {
+	if d.err {
+		return 0
+	}
+	x, n := binary.Uvarint(d.b)
+	if n <= 0 {
+		d.err = true
+		return 0
+	}
+	d.b = d.b[n:]
+	return x
+}
+
+func (d *decoder) int() int64 {
+	x := d.uvarint()
+	if x > 1<<62 {
+		d.err = true
+		return 0
+	}
+	return int64(x)
+}
+
+func (d *decoder) bytes() []byte {
+	n := d.uvarint()
+	if d.err || n > uint64(len(d.b)) {
+		d.err = true
+		return nil
+	}
+	v := d.b[:n:n]
+	d.b = d.b[n:]
+	return v
+}

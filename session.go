@@ -1,0 +1,824 @@
+package sessions
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"net/http"
+	"slices"
+	"sync"
+	"time"
+)
+
+// maxSaveAttempts bounds how often a save re-applies this request's changes
+// on fresh data after losing a race with another request.
+const maxSaveAttempts = 50
+
+// A Session is the session of one request, as seen by one [Manager]. Get it
+// with [FromContext] or [Manager.FromContext] and read or change it with
+// [Get], [Pop], [Update], [Key] and the methods below.
+//
+// Nothing is loaded until the first accessor is called, and changes are
+// saved once, just before the response headers are written. A Session is
+// safe for concurrent use by the goroutines of its request; it must not be
+// used after its request's handler has returned.
+//
+// Every accessor of a nil *Session returns [ErrNoSession].
+type Session struct {
+	mu  sync.Mutex
+	m   *Manager
+	ctx context.Context // the request's own context, for store calls
+	req *http.Request
+
+	loaded    bool
+	err       error // sticky load failure: fail closed
+	hadCookie bool  // the request carried a cookie with our name
+
+	token   string // "" until the session has a record
+	id      string
+	exists  bool
+	version int64
+	expiry  time.Time // as stored
+	rec     record
+	ops     []op // changes since the last save, re-applied on conflict
+
+	dirty     bool
+	renew     renewKind
+	destroyed bool // the request's session was destroyed: send a removal cookie
+	gone      bool // another request ended the session: send nothing
+	cookie    bool // send the session cookie
+	committed bool
+}
+
+type renewKind uint8
+
+const (
+	renewNone renewKind = iota
+	renewPlain
+	renewLogin
+)
+
+type opKind uint8
+
+const (
+	opSet opKind = iota
+	opDelete
+	opClear
+	opOwner
+	opStart
+	opIdle
+	opDeadline
+	opBrowser
+	opFunc
+)
+
+// op is one recorded change. Saving re-applies the changes recorded since
+// the last save onto fresh data when another request changed the session
+// meanwhile, so concurrent requests never lose each other's writes.
+type op struct {
+	kind opKind
+	key  string
+	val  json.RawMessage
+	n    int64
+	fn   func(*record) (op, error) // opFunc: computes the change from the data
+}
+
+func (r *record) apply(o op) error {
+	switch o.kind {
+	case opSet:
+		r.values[o.key] = o.val
+	case opDelete:
+		delete(r.values, o.key)
+	case opClear:
+		clear(r.values)
+	case opOwner:
+		r.owner = o.key
+	case opStart:
+		r.start = o.n
+	case opIdle:
+		r.idle = o.n
+	case opDeadline:
+		r.deadline = o.n
+	case opBrowser:
+		r.browser = o.n != 0
+	case opFunc:
+		o2, err := o.fn(r)
+		if err != nil {
+			return err
+		}
+		return r.apply(o2)
+	}
+	return nil
+}
+
+// changes reports whether applying o to r would change it.
+func (r *record) changes(o op) bool {
+	switch o.kind {
+	case opSet:
+		v, ok := r.values[o.key]
+		return !ok || !bytes.Equal(v, o.val)
+	case opDelete:
+		_, ok := r.values[o.key]
+		return ok
+	case opClear:
+		return len(r.values) > 0
+	case opOwner:
+		return r.owner != o.key
+	case opStart:
+		return r.start != o.n
+	case opIdle:
+		return r.idle != o.n
+	case opDeadline:
+		return r.deadline != o.n
+	case opBrowser:
+		return r.browser != (o.n != 0)
+	}
+	return true
+}
+
+// empty reports whether r holds nothing worth storing.
+func (r *record) empty() bool {
+	return len(r.values) == 0 && r.owner == "" && r.idle == 0 && r.deadline == 0 && !r.browser
+}
+
+// FromContext returns the session of the innermost [Manager] whose
+// middleware handled the request with context ctx, or nil if there is none.
+// A nil *Session is safe to use: its accessors return [ErrNoSession].
+func FromContext(ctx context.Context) *Session {
+	s, _ := ctx.Value(anyManager).(*Session)
+	return s
+}
+
+// lock locks s and makes sure it is loaded. The caller unlocks s.mu.
+func (s *Session) lock() error {
+	if s == nil {
+		return ErrNoSession
+	}
+	s.mu.Lock()
+	if !s.loaded {
+		s.load()
+	}
+	return s.err
+}
+
+// load finds the request's session: the first cookie with the configured
+// name that names a live record. A store failure is kept and returned by
+// every accessor, never taken for "no session".
+func (s *Session) load() {
+	s.loaded = true
+	s.rec = record{values: map[string]json.RawMessage{}}
+	var toks []string
+	toks, s.hadCookie = candidates(s.req, s.m.cfg.CookieName)
+	if len(toks) == 0 {
+		return
+	}
+	now := s.m.now()
+	for _, tok := range toks {
+		id := idOf(tok)
+		ctx, cancel := s.m.storeContext(s.ctx)
+		data, version, expiry, found, err := s.m.store.Load(ctx, id, now)
+		cancel()
+		if err != nil {
+			s.err = fmt.Errorf("%w: load: %w", ErrStore, err)
+			s.m.cfg.Logger.ErrorContext(s.ctx, "sessions: load failed", "session", id[:8], "err", err)
+			return
+		}
+		if !found {
+			continue
+		}
+		rec, err := decodeRecord(data)
+		if err != nil {
+			s.m.cfg.Logger.WarnContext(s.ctx, "sessions: corrupt session record ignored", "session", id[:8], "err", err)
+			continue
+		}
+		if !s.m.deadline(&rec).After(now) {
+			continue // the absolute lifetime ended (Lifetime may have been shortened)
+		}
+		s.token, s.id, s.exists, s.version, s.expiry, s.rec = tok, id, true, version, expiry, rec
+		return
+	}
+}
+
+// change records and applies o, after checking that the session can still
+// change and stays within MaxDataSize.
+func (s *Session) change(o op) error {
+	if err := s.lock(); err != nil {
+		if s != nil {
+			s.mu.Unlock()
+		}
+		return err
+	}
+	defer s.mu.Unlock()
+	return s.changeLocked(o)
+}
+
+func (s *Session) changeLocked(o op) error {
+	if s.committed {
+		s.m.cfg.Logger.WarnContext(s.ctx, "sessions: change after the response headers were written was not saved", "key", o.key)
+		return ErrCommitted
+	}
+	if !s.rec.changes(o) {
+		return nil
+	}
+	if err := s.applyChecked(&s.rec, o); err != nil {
+		return err
+	}
+	s.ops = append(s.ops, o)
+	s.dirty = true
+	return nil
+}
+
+// applyChecked applies o to r unless the result would exceed MaxDataSize.
+func (s *Session) applyChecked(r *record, o op) error {
+	var (
+		prev          = *r
+		prevVal, had  = r.values[o.key]
+		limit         = s.m.cfg.MaxDataSize
+		restoreValues = o.kind == opSet
+	)
+	if o.kind == opFunc {
+		var err error
+		if o, err = o.fn(r); err != nil {
+			return err
+		}
+		prevVal, had = r.values[o.key]
+		restoreValues = o.kind == opSet
+	}
+	if err := r.apply(o); err != nil {
+		return err
+	}
+	if size := r.size(); size > limit {
+		values := r.values
+		*r = prev
+		r.values = values
+		if restoreValues {
+			if had {
+				r.values[o.key] = prevVal
+			} else {
+				delete(r.values, o.key)
+			}
+		}
+		return &TooLargeError{Size: size, Limit: limit}
+	}
+	return nil
+}
+
+func (s *Session) value(key string) (json.RawMessage, bool, error) {
+	if err := s.lock(); err != nil {
+		if s != nil {
+			s.mu.Unlock()
+		}
+		return nil, false, err
+	}
+	defer s.mu.Unlock()
+	v, ok := s.rec.values[key]
+	return v, ok, nil
+}
+
+// Get returns the value stored under key, decoded from JSON into a T, and
+// whether it was present. Only this value is decoded.
+func Get[T any](s *Session, key string) (T, bool, error) {
+	var v T
+	raw, ok, err := s.value(key)
+	if err != nil || !ok {
+		return v, false, err
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		var zero T
+		return zero, false, fmt.Errorf("sessions: decode %q: %w", key, err)
+	}
+	return v, true, nil
+}
+
+// Pop returns and removes the value stored under key, as [Get] does and then
+// [Session.Delete]: the way to read a flash message once.
+func Pop[T any](s *Session, key string) (T, bool, error) {
+	var v T
+	if err := s.lock(); err != nil {
+		if s != nil {
+			s.mu.Unlock()
+		}
+		return v, false, err
+	}
+	defer s.mu.Unlock()
+	raw, ok := s.rec.values[key]
+	if !ok {
+		return v, false, nil
+	}
+	if err := json.Unmarshal(raw, &v); err != nil {
+		var zero T
+		return zero, false, fmt.Errorf("sessions: decode %q: %w", key, err)
+	}
+	if err := s.changeLocked(op{kind: opDelete, key: key}); err != nil {
+		var zero T
+		return zero, false, err
+	}
+	return v, true, nil
+}
+
+// Update replaces the value under key with fn applied to it (fn receives
+// the zero T when the key is absent) and saves the session at once, before
+// returning the value it stored. If another request changed the session
+// meanwhile, fn is applied again to the fresh value, so concurrent updates
+// are never lost: use it for counters and other read-modify-write changes.
+//
+// fn may run several times and must not have side effects. Because the
+// session is saved before Update returns, its change stands even if the
+// handler then answers with a status that [Options.ShouldSave] rejects.
+func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
+	var result T
+	err := s.transact(op{kind: opFunc, key: key, fn: func(r *record) (op, error) {
+		var cur T
+		if raw, ok := r.values[key]; ok {
+			if err := json.Unmarshal(raw, &cur); err != nil {
+				return op{}, fmt.Errorf("sessions: decode %q: %w", key, err)
+			}
+		}
+		result = fn(cur)
+		raw, err := json.Marshal(result)
+		if err != nil {
+			return op{}, fmt.Errorf("sessions: encode %q: %w", key, err)
+		}
+		return op{kind: opSet, key: key, val: raw}, nil
+	}})
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	return result, nil
+}
+
+// transact applies o and saves the session now.
+func (s *Session) transact(o op) error {
+	if err := s.lock(); err != nil {
+		if s != nil {
+			s.mu.Unlock()
+		}
+		return err
+	}
+	defer s.mu.Unlock()
+	if s.committed {
+		return ErrCommitted
+	}
+	if err := s.applyChecked(&s.rec, o); err != nil {
+		return err
+	}
+	s.ops = append(s.ops, o)
+	s.dirty = true
+	return s.save(s.m.now())
+}
+
+// Set stores value, encoded as JSON, under key. Setting a key to a value
+// equal to the stored one is not a change.
+func (s *Session) Set(key string, value any) error {
+	raw, err := json.Marshal(value)
+	if err != nil {
+		return fmt.Errorf("sessions: encode %q: %w", key, err)
+	}
+	return s.change(op{kind: opSet, key: key, val: raw})
+}
+
+// Delete removes key. Deleting an absent key is not a change.
+func (s *Session) Delete(key string) error {
+	return s.change(op{kind: opDelete, key: key})
+}
+
+// Clear removes every value. The session keeps its ID, its owner and its
+// expiry settings; use [Session.Destroy] to end it.
+func (s *Session) Clear() error {
+	return s.change(op{kind: opClear})
+}
+
+// Keys returns the keys of the session's values, sorted byte-wise.
+func (s *Session) Keys() ([]string, error) {
+	if err := s.lock(); err != nil {
+		if s != nil {
+			s.mu.Unlock()
+		}
+		return nil, err
+	}
+	defer s.mu.Unlock()
+	keys := make([]string, 0, len(s.rec.values))
+	for k := range s.rec.values {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys, nil
+}
+
+// ID returns the session's store ID (the hex SHA-256 of its token, never
+// the token itself), or "" when the session has no record yet. It is the ID
+// that [Manager.ListOwner] lists.
+func (s *Session) ID() (string, error) {
+	if err := s.lock(); err != nil {
+		if s != nil {
+			s.mu.Unlock()
+		}
+		return "", err
+	}
+	defer s.mu.Unlock()
+	return s.id, nil
+}
+
+// Owner returns the session's owner, "" for none.
+func (s *Session) Owner() (string, error) {
+	if err := s.lock(); err != nil {
+		if s != nil {
+			s.mu.Unlock()
+		}
+		return "", err
+	}
+	defer s.mu.Unlock()
+	return s.rec.owner, nil
+}
+
+// SetOwner tags the session with an owner, usually a user ID, so that
+// [Manager.ListOwner] and [Manager.DestroyOwner] find it. "" removes the
+// tag. At login, prefer [Session.RenewAfterLogin], which also renews the ID.
+func (s *Session) SetOwner(owner string) error {
+	return s.change(op{kind: opOwner, key: owner})
+}
+
+// SetIdleTimeout gives this session its own idle timeout, stored with it
+// until changed; 0 removes it. It combines with [Options.IdleTimeout]: the
+// earlier deadline wins.
+func (s *Session) SetIdleTimeout(d time.Duration) error {
+	if d < 0 {
+		return fmt.Errorf("sessions: negative idle timeout %v", d)
+	}
+	if d > 0 && d < time.Millisecond {
+		d = time.Millisecond
+	}
+	return s.change(op{kind: opIdle, n: d.Milliseconds()})
+}
+
+// SetDeadline gives this session its own absolute deadline, stored with it
+// until changed; the zero Time removes it. It combines with
+// [Options.Lifetime]: the earlier deadline wins. A deadline that has
+// already passed ends the session now, as [Session.Destroy] does.
+func (s *Session) SetDeadline(t time.Time) error {
+	if !t.IsZero() && !t.After(s.nowOrZero()) {
+		return s.Destroy()
+	}
+	var ms int64
+	if !t.IsZero() {
+		ms = t.UnixMilli()
+	}
+	return s.change(op{kind: opDeadline, n: ms})
+}
+
+func (s *Session) nowOrZero() time.Time {
+	if s == nil {
+		return time.Time{}
+	}
+	return s.m.now()
+}
+
+// SetBrowserSession makes this session's cookie a browser-session cookie
+// (no Max-Age or Expires) when on is true, stored with the session until
+// changed. The server still enforces the session's deadlines. It cannot
+// turn off [Options.BrowserSessionCookie].
+func (s *Session) SetBrowserSession(on bool) error {
+	var n int64
+	if on {
+		n = 1
+	}
+	if err := s.change(op{kind: opBrowser, n: n}); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.cookie = true
+	s.mu.Unlock()
+	return nil
+}
+
+// Renew gives the session a new ID and keeps its data, so that an ID
+// captured before (session fixation) stops working. The old ID stops
+// working when the response is committed: the new record is created before
+// the old is deleted, so a failure loses nothing. The absolute deadline is
+// kept; at login use [Session.RenewAfterLogin].
+func (s *Session) Renew() error {
+	if err := s.lock(); err != nil {
+		if s != nil {
+			s.mu.Unlock()
+		}
+		return err
+	}
+	defer s.mu.Unlock()
+	if s.committed {
+		return ErrCommitted
+	}
+	if s.renew == renewNone {
+		s.renew = renewPlain
+	}
+	return nil
+}
+
+// RenewAfterLogin renews the session's ID as [Session.Renew] does, sets its
+// owner (usually the user ID; "" for none) and starts a fresh absolute
+// lifetime, as re-authentication should (NIST SP 800-63B). Call it right
+// after the user has proved who they are.
+func (s *Session) RenewAfterLogin(owner string) error {
+	if err := s.lock(); err != nil {
+		if s != nil {
+			s.mu.Unlock()
+		}
+		return err
+	}
+	defer s.mu.Unlock()
+	if err := s.changeLocked(op{kind: opOwner, key: owner}); err != nil {
+		return err
+	}
+	if err := s.changeLocked(op{kind: opStart, n: s.m.now().UnixMilli()}); err != nil {
+		return err
+	}
+	s.renew = renewLogin
+	return nil
+}
+
+// Destroy ends the session now: its record is deleted from the store before
+// Destroy returns, and the response removes the cookie (whatever its
+// status). Data written afterwards in the same request goes into a brand-new
+// session with a new ID.
+func (s *Session) Destroy() error {
+	if err := s.lock(); err != nil {
+		if s != nil {
+			s.mu.Unlock()
+		}
+		return err
+	}
+	defer s.mu.Unlock()
+	if s.committed {
+		return ErrCommitted
+	}
+	if s.exists {
+		ctx, cancel := s.m.storeContext(s.ctx)
+		err := s.m.store.Delete(ctx, s.id)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: delete: %w", ErrStore, err)
+		}
+	}
+	s.reset()
+	s.destroyed = true
+	return nil
+}
+
+// reset turns s into a new, empty session without a record.
+func (s *Session) reset() {
+	s.token, s.id, s.exists, s.version, s.expiry = "", "", false, 0, time.Time{}
+	s.rec = record{values: map[string]json.RawMessage{}}
+	s.ops = nil
+	s.dirty, s.renew, s.cookie = false, renewNone, false
+}
+
+// save writes the session's changes: a new record under a fresh ID if it
+// has none, otherwise a versioned update that re-applies the recorded
+// changes on fresh data when another request won the race.
+func (s *Session) save(now time.Time) error {
+	if !s.exists {
+		if s.rec.empty() {
+			s.ops, s.dirty = nil, false
+			return nil // never persist an empty session
+		}
+		return s.create(now)
+	}
+	for attempt := 1; ; attempt++ {
+		exp := s.m.expiry(&s.rec, now)
+		if !exp.After(now) {
+			return s.expire()
+		}
+		data := s.rec.encode()
+		if len(data) > s.m.cfg.MaxDataSize {
+			return &TooLargeError{Size: len(data), Limit: s.m.cfg.MaxDataSize}
+		}
+		ctx, cancel := s.m.storeContext(s.ctx)
+		updated, found, err := s.m.store.Update(ctx, s.id, s.version, data, exp, s.rec.owner, now)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: update: %w", ErrStore, err)
+		}
+		if updated {
+			s.version++
+			if !exp.Equal(s.expiry) {
+				s.cookie = true
+			}
+			s.expiry = exp
+			s.ops, s.dirty = nil, false
+			return nil
+		}
+		if !found {
+			s.gone = true
+			return ErrSessionGone
+		}
+		if attempt == maxSaveAttempts {
+			return ErrConflict
+		}
+		if err := s.sleep(attempt); err != nil {
+			return err
+		}
+		if err := s.refresh(now); err != nil {
+			return err
+		}
+	}
+}
+
+// refresh reloads the record and re-applies this request's changes to it.
+func (s *Session) refresh(now time.Time) error {
+	ctx, cancel := s.m.storeContext(s.ctx)
+	data, version, expiry, found, err := s.m.store.Load(ctx, s.id, now)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%w: load: %w", ErrStore, err)
+	}
+	var rec record
+	if found {
+		rec, err = decodeRecord(data)
+	}
+	if !found || err != nil {
+		s.gone = true
+		return ErrSessionGone
+	}
+	for _, o := range s.ops {
+		if err := s.applyChecked(&rec, o); err != nil {
+			return err
+		}
+	}
+	s.rec, s.version, s.expiry = rec, version, expiry
+	return nil
+}
+
+// sleep backs off before the next save attempt, with jitter so that
+// colliding requests spread out.
+func (s *Session) sleep(attempt int) error {
+	d := rand.N(time.Duration(min(attempt, 10)) * time.Millisecond)
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-s.ctx.Done():
+		return fmt.Errorf("%w: %w", ErrConflict, s.ctx.Err())
+	}
+}
+
+// create stores the session under a fresh ID.
+func (s *Session) create(now time.Time) error {
+	if s.rec.start == 0 {
+		s.rec.start = now.UnixMilli()
+	}
+	exp := s.m.expiry(&s.rec, now)
+	if !exp.After(now) {
+		return s.expire()
+	}
+	data := s.rec.encode()
+	if len(data) > s.m.cfg.MaxDataSize {
+		return &TooLargeError{Size: len(data), Limit: s.m.cfg.MaxDataSize}
+	}
+	for range 3 {
+		tok := newToken()
+		id := idOf(tok)
+		ctx, cancel := s.m.storeContext(s.ctx)
+		created, err := s.m.store.Create(ctx, id, data, exp, s.rec.owner, now)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: create: %w", ErrStore, err)
+		}
+		if created {
+			s.token, s.id, s.exists, s.version, s.expiry = tok, id, true, 1, exp
+			s.ops, s.dirty, s.cookie = nil, false, true
+			return nil
+		}
+	}
+	return ErrIDCollision
+}
+
+// expire ends a session whose deadline has passed.
+func (s *Session) expire() error {
+	if s.exists {
+		ctx, cancel := s.m.storeContext(s.ctx)
+		err := s.m.store.Delete(ctx, s.id)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%w: delete: %w", ErrStore, err)
+		}
+	}
+	s.reset()
+	s.destroyed = true
+	return nil
+}
+
+// commitRenew moves the session to a new ID: the freshest data, with this
+// request's changes applied, goes into a new record, and only then is the
+// old record deleted.
+func (s *Session) commitRenew(now time.Time) error {
+	if !s.exists {
+		return s.save(now)
+	}
+	if err := s.refresh(now); err != nil {
+		return err // gone: another request ended it; never resurrect it
+	}
+	old := s.id
+	oldToken, oldVersion, oldExpiry := s.token, s.version, s.expiry
+	s.exists = false
+	if err := s.create(now); err != nil {
+		s.token, s.id, s.exists, s.version, s.expiry = oldToken, old, true, oldVersion, oldExpiry
+		return err
+	}
+	ctx, cancel := s.m.storeContext(s.ctx)
+	err := s.m.store.Delete(ctx, old)
+	cancel()
+	if err != nil {
+		// Fail without handing out the new ID; it expires unused.
+		s.cookie = false
+		return fmt.Errorf("%w: delete: %w", ErrStore, err)
+	}
+	return nil
+}
+
+// touch extends the idle deadline of a session the request only read, at
+// most once per touch interval.
+func (s *Session) touch(now time.Time) error {
+	idle := s.m.idle(&s.rec)
+	if idle == 0 {
+		return nil
+	}
+	interval := s.m.cfg.TouchInterval
+	if interval == 0 || interval > idle/2 {
+		interval = idle / 10
+	}
+	exp := s.m.expiry(&s.rec, now)
+	if exp.Sub(s.expiry) < interval {
+		return nil
+	}
+	ctx, cancel := s.m.storeContext(s.ctx)
+	found, err := s.m.store.Touch(ctx, s.id, exp, now)
+	cancel()
+	if err != nil {
+		return fmt.Errorf("%w: touch: %w", ErrStore, err)
+	}
+	if !found {
+		// Destroyed or renewed meanwhile: hand nothing back to the browser.
+		s.gone = true
+		return nil
+	}
+	s.expiry = exp
+	s.cookie = true
+	return nil
+}
+
+// commit saves the session and sets the cookie on h. It runs once, just
+// before the response headers are written.
+func (s *Session) commit(h http.Header, status int) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.committed {
+		return nil
+	}
+	s.committed = true
+	if !s.loaded || s.err != nil {
+		return nil
+	}
+	addVary(h)
+	now := s.m.now()
+	if !s.m.cfg.ShouldSave(status) {
+		if s.destroyed {
+			s.m.setCookie(h, "", time.Time{}, false, now)
+		}
+		return nil
+	}
+	var err error
+	switch {
+	case s.renew != renewNone:
+		err = s.commitRenew(now)
+	case s.dirty:
+		err = s.save(now)
+	case s.exists:
+		err = s.touch(now)
+	}
+	if err != nil {
+		return err
+	}
+	switch {
+	case s.gone:
+	case s.exists && s.cookie:
+		s.m.setCookie(h, s.token, s.expiry, s.m.cfg.BrowserSessionCookie || s.rec.browser, now)
+	case s.destroyed && !s.exists && s.hadCookie:
+		s.m.setCookie(h, "", time.Time{}, false, now)
+	}
+	return nil
+}
+
+func addVary(h http.Header) {
+	for _, v := range h.Values("Vary") {
+		if v == "Cookie" || v == "*" {
+			return
+		}
+	}
+	h.Add("Vary", "Cookie")
+}
+
+var errResponseReplaced = errors.New("sessions: response replaced by the error handler")

@@ -1,0 +1,118 @@
+package sessions
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"net/http"
+	"slices"
+	"strings"
+)
+
+// A token is the secret a browser holds: 32 bytes from crypto/rand in
+// unpadded base64url, 43 characters. Stores only ever see its ID, the
+// lower-case hex SHA-256 of the 32 bytes.
+const (
+	tokenBytes = 32
+	tokenLen   = 43 // base64.RawURLEncoding.EncodedLen(tokenBytes)
+
+	// maxCandidates bounds how many well-formed tokens of one request are
+	// looked up, so that a request carrying hundreds of cookies cannot
+	// cause hundreds of store round trips.
+	maxCandidates = 4
+)
+
+// newToken returns a fresh token.
+func newToken() string {
+	var b [tokenBytes]byte
+	rand.Read(b[:]) // never returns an error; crashes the program instead (crypto/rand, Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(b[:])
+}
+
+// b64 maps a base64url character to its 6-bit value, or 0xff.
+var b64 = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+	for i := range len(alphabet) {
+		t[alphabet[i]] = byte(i)
+	}
+	return t
+}()
+
+// decodeToken decodes a canonical token without allocating. It rejects
+// every string that newToken cannot produce: another length, another
+// alphabet, padding, or non-zero trailing bits.
+func decodeToken(s string) (b [tokenBytes]byte, ok bool) {
+	if len(s) != tokenLen {
+		return b, false
+	}
+	var acc uint32
+	var bits uint
+	j := 0
+	for i := range len(s) {
+		v := b64[s[i]]
+		if v == 0xff {
+			return b, false
+		}
+		acc = acc<<6 | uint32(v)
+		bits += 6
+		if bits >= 8 {
+			bits -= 8
+			b[j] = byte(acc >> bits)
+			j++
+			acc &= 1<<bits - 1
+		}
+	}
+	// 43 characters carry 258 bits; the last 2 must be zero.
+	if acc != 0 {
+		return b, false
+	}
+	return b, true
+}
+
+// tokenID returns the store ID of a token that decodeToken accepted.
+func tokenID(raw [tokenBytes]byte) string {
+	sum := sha256.Sum256(raw[:])
+	return hex.EncodeToString(sum[:])
+}
+
+// idOf returns the store ID of a token produced by newToken.
+func idOf(token string) string {
+	raw, _ := decodeToken(token)
+	return tokenID(raw)
+}
+
+// candidates returns the distinct well-formed tokens that the request's
+// cookies named name carry, in order, at most maxCandidates, and whether any
+// cookie had that name. Every Cookie header line is considered, and a
+// malformed value never hides a valid one. Cookies are parsed by hand, for
+// the configured name only, so that requests with many cookies cost no more
+// than a scan.
+func candidates(r *http.Request, name string) (out []string, seen bool) {
+	for _, line := range r.Header["Cookie"] {
+		for len(line) > 0 {
+			var part string
+			part, line, _ = strings.Cut(line, ";")
+			part = strings.TrimSpace(part)
+			k, v, ok := strings.Cut(part, "=")
+			if !ok || k != name {
+				continue
+			}
+			seen = true
+			if len(v) == tokenLen+2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1] // RFC 6265 allows a quoted value
+			}
+			if _, ok := decodeToken(v); !ok || slices.Contains(out, v) {
+				continue
+			}
+			out = append(out, v)
+			if len(out) == maxCandidates {
+				return out, true
+			}
+		}
+	}
+	return out, seen
+}
