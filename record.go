@@ -121,8 +121,9 @@ func (r *record) encode() []byte {
 }
 
 // decodeRecord parses b. The values of the result alias b, which the caller
-// must not modify afterwards. It validates the framing only: a value's JSON
-// is checked when it is read.
+// must not modify afterwards. It accepts only what encode produces (so
+// decoding and re-encoding gives b back) and validates the framing only: a
+// value's JSON is checked when it is read.
 func decodeRecord(b []byte) (record, error) {
 	var r record
 	if len(b) == 0 || b[0] != recordVersion {
@@ -152,16 +153,16 @@ func decodeRecord(b []byte) (record, error) {
 		return record{}, errCorrupt
 	}
 	r.values = make(map[string]json.RawMessage, n)
-	for range n {
-		k := string(d.bytes())
+	var prev []byte
+	for i := range n {
+		k := d.bytes()
 		v := d.bytes()
-		if d.err {
+		// Keys are strictly increasing: no duplicates, one encoding per record.
+		if d.err || (i > 0 && string(k) <= string(prev)) {
 			return record{}, errCorrupt
 		}
-		if _, dup := r.values[k]; dup {
-			return record{}, errCorrupt
-		}
-		r.values[k] = json.RawMessage(v)
+		prev = k
+		r.values[string(k)] = json.RawMessage(v)
 	}
 	if d.err || len(d.b) != 0 {
 		return record{}, errCorrupt
@@ -179,7 +180,7 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	x, n := binary.Uvarint(d.b)
-	if n <= 0 {
+	if n <= 0 || n != uvarintLen(x) { // only the canonical encoding
 		d.err = true
 		return 0
 	}

@@ -1,0 +1,125 @@
+package sessions
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"os"
+	"reflect"
+	"testing"
+)
+
+func sampleRecord() record {
+	return record{
+		start:    1_700_000_000_000,
+		idle:     30_000,
+		deadline: 1_700_000_600_000,
+		browser:  true,
+		owner:    "user-42",
+		values: map[string]json.RawMessage{
+			"count": json.RawMessage(`3`),
+			"flash": json.RawMessage(`"saved"`),
+			"":      json.RawMessage(`null`),
+			"user":  json.RawMessage(`{"id":42,"roles":["admin"]}`),
+		},
+	}
+}
+
+func TestRecordRoundTrip(t *testing.T) {
+	tests := []struct {
+		name string
+		rec  record
+	}{
+		{"empty", record{values: map[string]json.RawMessage{}}},
+		{"start only", record{start: 1, values: map[string]json.RawMessage{}}},
+		{"everything", sampleRecord()},
+		{"big value", record{start: 5, values: map[string]json.RawMessage{"k": json.RawMessage(`"` + string(bytes.Repeat([]byte("x"), 70000)) + `"`)}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			b := tt.rec.encode()
+			if len(b) != tt.rec.size() {
+				t.Errorf("size() = %d, encoding has %d bytes", tt.rec.size(), len(b))
+			}
+			got, err := decodeRecord(b)
+			if err != nil {
+				t.Fatalf("decodeRecord(encode()) failed: %v", err)
+			}
+			if !reflect.DeepEqual(got, tt.rec) {
+				t.Errorf("round trip changed the record:\n got %+v\nwant %+v", got, tt.rec)
+			}
+			if again := got.encode(); !bytes.Equal(again, b) {
+				t.Errorf("re-encoding differs:\n%x\n%x", again, b)
+			}
+		})
+	}
+}
+
+// TestRecordGolden pins format version 1: records written by earlier
+// releases must keep decoding. Regenerate only when adding a new format.
+func TestRecordGolden(t *testing.T) {
+	want, err := os.ReadFile("testdata/record-v1.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := sampleRecord()
+	if got := rec.encode(); !bytes.Equal(got, want) {
+		t.Errorf("format v1 encoding changed:\n got %x\nwant %x", got, want)
+	}
+	dec, err := decodeRecord(want)
+	if err != nil {
+		t.Fatalf("golden record does not decode: %v", err)
+	}
+	if !reflect.DeepEqual(dec, rec) {
+		t.Errorf("golden record decodes to %+v", dec)
+	}
+}
+
+func TestDecodeRecordRejects(t *testing.T) {
+	sample := sampleRecord()
+	good := sample.encode()
+	tests := []struct {
+		name string
+		b    []byte
+	}{
+		{"nil", nil},
+		{"unknown version", append([]byte{2}, good[1:]...)},
+		{"truncated", good[:len(good)-1]},
+		{"trailing byte", append(bytes.Clone(good), 0)},
+		{"unknown flag", []byte{1, 0x08, 0, 0, 0}},
+		{"zero idle override", []byte{1, flagIdle, 0, 0, 0, 0}},
+		{"overlong varint", []byte{1, 0x80, 0x00, 0, 0, 0}},
+		{"huge count", []byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}},
+		{"duplicate key", []byte{1, 0, 0, 0, 2, 1, 'a', 1, '1', 1, 'a', 1, '2'}},
+		{"unsorted keys", []byte{1, 0, 0, 0, 2, 1, 'b', 1, '1', 1, 'a', 1, '2'}},
+		{"value past end", []byte{1, 0, 0, 0, 1, 1, 'a', 5, '1'}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := decodeRecord(tt.b); !errors.Is(err, errCorrupt) {
+				t.Errorf("decodeRecord(%x) = %v, want errCorrupt", tt.b, err)
+			}
+		})
+	}
+}
+
+// FuzzDecodeRecord checks that any stored bytes either fail with errCorrupt
+// or decode to a record that re-encodes to exactly the same bytes.
+func FuzzDecodeRecord(f *testing.F) {
+	sample := sampleRecord()
+	f.Add(sample.encode())
+	f.Add((&record{values: map[string]json.RawMessage{}}).encode())
+	f.Add([]byte{1, 0, 0, 0, 2, 1, 'a', 1, '1', 1, 'b', 1, '2'})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		rec, err := decodeRecord(b)
+		if err != nil {
+			if !errors.Is(err, errCorrupt) {
+				t.Fatalf("unexpected error %v", err)
+			}
+			return
+		}
+		if again := rec.encode(); !bytes.Equal(again, b) {
+			t.Fatalf("decoded record re-encodes differently:\n in %x\nout %x", b, again)
+		}
+	})
+}
