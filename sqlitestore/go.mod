@@ -2,7 +2,10 @@ module github.com/sessionkit/sessions/sqlitestore
 
 go 1.25.0
 
-require modernc.org/sqlite v1.59.0
+require (
+	github.com/sessionkit/sessions v0.0.0-00010101000000-000000000000
+	modernc.org/sqlite v1.59.0
+)
 
 require (
 	github.com/dustin/go-humanize v1.0.1 // indirect
@@ -15,3 +18,5 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+replace github.com/sessionkit/sessions => ../

@@ -16,8 +16,16 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sessionkit/sessions"
 	"github.com/sessionkit/sessions/sqlitestore"
 	_ "modernc.org/sqlite"
+)
+
+// The store implements the contract and both optional capabilities.
+var (
+	_ sessions.Store          = (*sqlitestore.Store)(nil)
+	_ sessions.ExpiredDeleter = (*sqlitestore.Store)(nil)
+	_ sessions.OwnerIndex     = (*sqlitestore.Store)(nil)
 )
 
 // pragmas is the DSN suffix the package documentation recommends.
@@ -388,9 +396,9 @@ func TestMalformedIDs(t *testing.T) {
 	bad := []string{
 		"",
 		"abc",
-		strings.ToUpper(good),    // upper case is not the Manager's format
-		good[:63] + "g",          // not hex
-		good + "00",              // too long
+		strings.ToUpper(good),     // upper case is not the Manager's format
+		good[:63] + "g",           // not hex
+		good + "00",               // too long
 		"' OR 1=1 --" + good[11:], // 64 characters of SQL
 	}
 	for _, k := range bad {
