@@ -1,0 +1,449 @@
+// Package pgxstore is a PostgreSQL session store for
+// [github.com/sessionkit/sessions], built on [github.com/jackc/pgx/v5].
+//
+// It implements sessions.Store, sessions.ExpiredDeleter and
+// sessions.OwnerIndex. Every contract operation is a single SQL statement
+// that is atomic on its own, so the store needs no client-side locking and
+// is safe for any number of application instances sharing one table.
+//
+// # Schema
+//
+// Records live in one table (default "sessions", see [DDL]):
+//
+//   - id: the hashed session id, 32 raw bytes (bytea). Ids arrive as 64
+//     lower-case hexadecimal characters and are decoded before they reach
+//     the database.
+//   - data: the opaque record (bytea, up to 1 GB).
+//   - version: bigint, 1 on create, +1 on every successful update.
+//   - expiry: bigint Unix milliseconds on the application's clock. The
+//     database clock is never consulted.
+//   - owner: text, NULL when the record has no owner; indexed (partial index
+//     over non-NULL owners) for [Store.ListOwner] and [Store.DeleteOwner].
+//
+// An index on expiry serves [Store.DeleteExpired].
+//
+// Create the table with [Store.CreateTable], or run [DDL] (adapted to your
+// table name) with your migration tool.
+//
+// # Malformed ids
+//
+// A malformed id (anything but 64 characters of [0-9a-f]) can never have
+// been stored: Load, Update and Touch report it as not found, Delete ignores
+// it, and Create rejects it with an error wrapping [ErrInvalidID].
+//
+// # Time precision
+//
+// Expiries are stored with millisecond precision, truncated. A record
+// expires at the start of the millisecond that contains its expiry, so the
+// store may consider a record expired up to one millisecond early, never
+// late.
+package pgxstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// DB is the subset of the pgx API the store uses. *pgxpool.Pool, *pgx.Conn
+// and pgx.Tx all implement it. A *pgxpool.Pool is the usual choice; with a
+// pgx.Tx every store call runs inside that transaction, which is useful in
+// tests and for callers that want session writes to commit or roll back
+// together with their own writes.
+type DB interface {
+	Exec(ctx context.Context, sql string, arguments ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+// Defaults applied by [New] to zero [Options] fields.
+const (
+	// DefaultTable is the table name used when Options.Table is empty.
+	DefaultTable = "sessions"
+	// DefaultSweepBatch is the number of expired records that one
+	// statement of [Store.DeleteExpired] removes when Options.SweepBatch
+	// is zero.
+	DefaultSweepBatch = 1000
+)
+
+// DDL creates the default table ("sessions", unqualified, so it lands in the
+// first schema of the search_path) and its indexes. It is what
+// [Store.CreateTable] runs for zero [Options]; for another table or schema
+// CreateTable substitutes the names. Every statement is idempotent.
+const DDL = `CREATE TABLE IF NOT EXISTS "sessions" (
+	id      bytea  PRIMARY KEY,
+	data    bytea  NOT NULL,
+	version bigint NOT NULL,
+	expiry  bigint NOT NULL,
+	owner   text
+);
+CREATE INDEX IF NOT EXISTS "sessions_expiry_idx" ON "sessions" (expiry);
+CREATE INDEX IF NOT EXISTS "sessions_owner_idx" ON "sessions" (owner) WHERE owner IS NOT NULL;
+`
+
+// Errors returned by the store. Match them with [errors.Is].
+var (
+	// ErrInvalidID is wrapped by Create when the id is not 64 lower-case
+	// hexadecimal characters.
+	ErrInvalidID = errors.New("pgxstore: malformed session id")
+	// ErrInvalidOptions is wrapped by New when an option is out of range.
+	ErrInvalidOptions = errors.New("pgxstore: invalid options")
+)
+
+// Options configures [New]. The zero value (or a nil *Options) is valid: the
+// table "sessions" on the connection's search_path, swept 1000 records at a
+// time.
+type Options struct {
+	// Table is the table name. It must match ^[A-Za-z_][A-Za-z0-9_]{0,51}$
+	// (at most 52 characters, so that the derived index names
+	// <table>_expiry_idx and <table>_owner_idx fit PostgreSQL's 63-byte
+	// limit). It is always quoted, hence case-sensitive. Default
+	// "sessions".
+	Table string
+
+	// Schema qualifies the table when set. It must match
+	// ^[A-Za-z_][A-Za-z0-9_]{0,62}$ and is quoted, hence case-sensitive.
+	// The schema must exist; CreateTable does not create it. Default:
+	// unqualified, resolved through the connection's search_path.
+	Schema string
+
+	// SweepBatch is the maximum number of records one DELETE statement of
+	// DeleteExpired removes; DeleteExpired repeats it until a batch comes
+	// back short. Zero means DefaultSweepBatch; negative is an error.
+	SweepBatch int
+}
+
+var (
+	tableRE  = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,51}$`)
+	schemaRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,62}$`)
+)
+
+// Store is a PostgreSQL session store. Create it with [New]. It holds no
+// connection of its own and starts no goroutine; it is safe for concurrent
+// use by multiple goroutines, as safe as the [DB] it was given (a pool is; a
+// single *pgx.Conn or pgx.Tx is not, so the caller must serialise calls on
+// those).
+type Store struct {
+	db    DB
+	batch int
+	ddl   []string
+
+	qCreate, qLoad, qUpdate, qExists, qTouch, qDelete string
+	qSweep, qListOwner, qDeleteOwner                  string
+}
+
+// New returns a store that keeps records in the table named by opts, using
+// db for every statement. It validates opts and does no I/O: call
+// [Store.CreateTable] (or run [DDL]) before the first use.
+func New(db DB, opts *Options) (*Store, error) {
+	if db == nil {
+		return nil, fmt.Errorf("pgxstore: nil DB: %w", ErrInvalidOptions)
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Table == "" {
+		o.Table = DefaultTable
+	}
+	if !tableRE.MatchString(o.Table) {
+		return nil, fmt.Errorf("pgxstore: Table %q does not match %s: %w", o.Table, tableRE, ErrInvalidOptions)
+	}
+	if o.Schema != "" && !schemaRE.MatchString(o.Schema) {
+		return nil, fmt.Errorf("pgxstore: Schema %q does not match %s: %w", o.Schema, schemaRE, ErrInvalidOptions)
+	}
+	switch {
+	case o.SweepBatch < 0:
+		return nil, fmt.Errorf("pgxstore: negative SweepBatch %d: %w", o.SweepBatch, ErrInvalidOptions)
+	case o.SweepBatch == 0:
+		o.SweepBatch = DefaultSweepBatch
+	}
+
+	// Identifiers are validated above and always double-quoted; every
+	// value travels as a parameter.
+	t := `"` + o.Table + `"`
+	if o.Schema != "" {
+		t = `"` + o.Schema + `".` + t
+	}
+	s := &Store{
+		db:    db,
+		batch: o.SweepBatch,
+		ddl: []string{
+			`CREATE TABLE IF NOT EXISTS ` + t + ` (
+	id      bytea  PRIMARY KEY,
+	data    bytea  NOT NULL,
+	version bigint NOT NULL,
+	expiry  bigint NOT NULL,
+	owner   text
+)`,
+			`CREATE INDEX IF NOT EXISTS "` + o.Table + `_expiry_idx" ON ` + t + ` (expiry)`,
+			`CREATE INDEX IF NOT EXISTS "` + o.Table + `_owner_idx" ON ` + t + ` (owner) WHERE owner IS NOT NULL`,
+		},
+
+		// Create-if-absent, replacing an expired row with the same id in
+		// the same statement. ON CONFLICT ... DO UPDATE locks the
+		// conflicting row and evaluates the WHERE against its latest
+		// committed version, so a live row is never overwritten and two
+		// concurrent creators of one id cannot both succeed. One row
+		// affected means inserted or replaced; zero means a live row won.
+		qCreate: `INSERT INTO ` + t + ` AS s (id, data, version, expiry, owner)
+VALUES ($1, $2, 1, $3, NULLIF($4::text, ''))
+ON CONFLICT (id) DO UPDATE
+SET data = excluded.data, version = 1, expiry = excluded.expiry, owner = excluded.owner
+WHERE s.expiry <= $5`,
+
+		qLoad: `SELECT data, version, expiry FROM ` + t + ` WHERE id = $1 AND expiry > $2`,
+
+		// Compare-and-set on the version. Under READ COMMITTED a row
+		// updated concurrently is re-checked against its newest version
+		// before it is written, so lost updates are impossible.
+		qUpdate: `UPDATE ` + t + `
+SET data = $1, expiry = $2, owner = NULLIF($3::text, ''), version = version + 1
+WHERE id = $4 AND version = $5 AND expiry > $6`,
+
+		// Run only when qUpdate wrote nothing, to tell "changed" from
+		// "gone". Ids are random 256-bit values and a deleted or expired
+		// record cannot come back under its id, so if the row is live now
+		// it was live, with another version, when the update failed.
+		qExists: `SELECT EXISTS (SELECT 1 FROM ` + t + ` WHERE id = $1 AND expiry > $2)`,
+
+		// PostgreSQL counts matched rows, so one row affected means the
+		// record is live even when GREATEST leaves its expiry unchanged.
+		qTouch: `UPDATE ` + t + ` SET expiry = GREATEST(expiry, $1) WHERE id = $2 AND expiry > $3`,
+
+		qDelete: `DELETE FROM ` + t + ` WHERE id = $1`,
+
+		// One bounded batch over the expiry index. SKIP LOCKED leaves rows
+		// another transaction holds (a concurrent sweeper, or an update)
+		// alone instead of waiting for them; the outer expiry check is
+		// re-evaluated on the latest row version.
+		qSweep: `DELETE FROM ` + t + ` WHERE id IN (
+	SELECT id FROM ` + t + ` WHERE expiry <= $1 ORDER BY expiry LIMIT $2 FOR UPDATE SKIP LOCKED
+) AND expiry <= $1`,
+
+		qListOwner: `SELECT id FROM ` + t + ` WHERE owner = $1 AND expiry > $2`,
+
+		// Deletes every row of the owner, live or expired, and counts the
+		// live ones, in one statement.
+		qDeleteOwner: `WITH d AS (DELETE FROM ` + t + ` WHERE owner = $1 RETURNING expiry)
+SELECT count(*) FROM d WHERE expiry > $2`,
+	}
+	return s, nil
+}
+
+// CreateTable creates the table and its indexes if they do not exist. It is
+// idempotent; the schema, when configured, must already exist.
+func (s *Store) CreateTable(ctx context.Context) error {
+	for _, q := range s.ddl {
+		if _, err := s.db.Exec(ctx, q); err != nil {
+			return fmt.Errorf("pgxstore: create table: %w", err)
+		}
+	}
+	return nil
+}
+
+// Create stores a new record with version 1 unless a live record has the
+// id. An expired record with the id is replaced. A malformed id is an error
+// wrapping [ErrInvalidID].
+func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.Time, owner string, now time.Time) (bool, error) {
+	key, ok := decodeID(id)
+	if !ok {
+		return false, fmt.Errorf("pgxstore: create: %w", ErrInvalidID)
+	}
+	tag, err := s.db.Exec(ctx, s.qCreate, key, nonNil(data), expiry.UnixMilli(), owner, now.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("pgxstore: create: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Load returns the record with the id if it is live at now. The returned
+// slice is the caller's own.
+func (s *Store) Load(ctx context.Context, id string, now time.Time) ([]byte, int64, time.Time, bool, error) {
+	key, ok := decodeID(id)
+	if !ok {
+		return nil, 0, time.Time{}, false, nil
+	}
+	var (
+		data            []byte
+		version, expiry int64
+	)
+	err := s.db.QueryRow(ctx, s.qLoad, key, now.UnixMilli()).Scan(&data, &version, &expiry)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, 0, time.Time{}, false, nil
+	}
+	if err != nil {
+		return nil, 0, time.Time{}, false, fmt.Errorf("pgxstore: load: %w", err)
+	}
+	return nonNil(data), version, time.UnixMilli(expiry), true, nil
+}
+
+// Update writes data, expiry and owner and increments the version if the
+// record is live at now and still has the given version. When nothing was
+// written, a second query tells a live record with another version
+// (found == true) from an absent or expired one (found == false).
+func (s *Store) Update(ctx context.Context, id string, version int64, data []byte, expiry time.Time, owner string, now time.Time) (bool, bool, error) {
+	key, ok := decodeID(id)
+	if !ok {
+		return false, false, nil
+	}
+	nowMS := now.UnixMilli()
+	tag, err := s.db.Exec(ctx, s.qUpdate, nonNil(data), expiry.UnixMilli(), owner, key, version, nowMS)
+	if err != nil {
+		return false, false, fmt.Errorf("pgxstore: update: %w", err)
+	}
+	if tag.RowsAffected() == 1 {
+		return true, true, nil
+	}
+	var found bool
+	if err := s.db.QueryRow(ctx, s.qExists, key, nowMS).Scan(&found); err != nil {
+		return false, false, fmt.Errorf("pgxstore: update: %w", err)
+	}
+	return false, found, nil
+}
+
+// Touch moves the expiry of the live record with the id to expiry if that
+// is later; it reports whether the record is live at now.
+func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time.Time) (bool, error) {
+	key, ok := decodeID(id)
+	if !ok {
+		return false, nil
+	}
+	tag, err := s.db.Exec(ctx, s.qTouch, expiry.UnixMilli(), key, now.UnixMilli())
+	if err != nil {
+		return false, fmt.Errorf("pgxstore: touch: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// Delete removes the record with the id; deleting an absent record (or a
+// malformed id) is not an error.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	key, ok := decodeID(id)
+	if !ok {
+		return nil
+	}
+	if _, err := s.db.Exec(ctx, s.qDelete, key); err != nil {
+		return fmt.Errorf("pgxstore: delete: %w", err)
+	}
+	return nil
+}
+
+// DeleteExpired removes records whose expiry is at or before now, in
+// batches of Options.SweepBatch rows, one statement (and so one short
+// transaction, unless the store was given a pgx.Tx) per batch. It stops when
+// a batch removes fewer rows than the batch size, or when ctx ends; on error
+// it returns the number removed so far with the error. Rows locked by
+// another transaction are skipped and left for a later sweep.
+func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	nowMS := now.UnixMilli()
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, fmt.Errorf("pgxstore: delete expired: %w", err)
+		}
+		tag, err := s.db.Exec(ctx, s.qSweep, nowMS, s.batch)
+		if err != nil {
+			return total, fmt.Errorf("pgxstore: delete expired: %w", err)
+		}
+		n := int(tag.RowsAffected())
+		total += n
+		if n < s.batch {
+			return total, nil
+		}
+	}
+}
+
+// ListOwner returns the ids of the records owned by owner that are live at
+// now, in no particular order. The empty owner yields an empty list without
+// a query.
+func (s *Store) ListOwner(ctx context.Context, owner string, now time.Time) ([]string, error) {
+	if owner == "" {
+		return []string{}, nil
+	}
+	rows, err := s.db.Query(ctx, s.qListOwner, owner, now.UnixMilli())
+	if err != nil {
+		return nil, fmt.Errorf("pgxstore: list owner: %w", err)
+	}
+	defer rows.Close()
+	ids := []string{}
+	for rows.Next() {
+		var key []byte
+		if err := rows.Scan(&key); err != nil {
+			return nil, fmt.Errorf("pgxstore: list owner: %w", err)
+		}
+		ids = append(ids, encodeID(key))
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("pgxstore: list owner: %w", err)
+	}
+	return ids, nil
+}
+
+// DeleteOwner removes every record owned by owner, live or expired, in one
+// statement, and returns how many of them were live at now. The empty owner
+// deletes nothing.
+func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (int, error) {
+	if owner == "" {
+		return 0, nil
+	}
+	var n int64
+	if err := s.db.QueryRow(ctx, s.qDeleteOwner, owner, now.UnixMilli()).Scan(&n); err != nil {
+		return 0, fmt.Errorf("pgxstore: delete owner: %w", err)
+	}
+	return int(n), nil
+}
+
+// nonNil maps a nil slice to an empty one: data is NOT NULL, and the
+// contract returns an empty, non-nil slice for empty data.
+func nonNil(b []byte) []byte {
+	if b == nil {
+		return []byte{}
+	}
+	return b
+}
+
+const hexDigits = "0123456789abcdef"
+
+// decodeID turns a 64-character lower-case hexadecimal id into its 32 bytes.
+// It accepts nothing else: upper case would alias a lower-case id.
+func decodeID(id string) ([]byte, bool) {
+	if len(id) != 64 {
+		return nil, false
+	}
+	key := make([]byte, 32)
+	for i := range key {
+		hi, ok1 := fromHex(id[2*i])
+		lo, ok2 := fromHex(id[2*i+1])
+		if !ok1 || !ok2 {
+			return nil, false
+		}
+		key[i] = hi<<4 | lo
+	}
+	return key, true
+}
+
+func fromHex(c byte) (byte, bool) {
+	switch {
+	case '0' <= c && c <= '9':
+		return c - '0', true
+	case 'a' <= c && c <= 'f':
+		return c - 'a' + 10, true
+	}
+	return 0, false
+}
+
+// encodeID is the inverse of decodeID.
+func encodeID(key []byte) string {
+	buf := make([]byte, 2*len(key))
+	for i, b := range key {
+		buf[2*i] = hexDigits[b>>4]
+		buf[2*i+1] = hexDigits[b&0x0f]
+	}
+	return string(buf)
+}
