@@ -1,0 +1,557 @@
+// Package redisstore is a [sessions.Store] backed by Redis: a single server,
+// a Sentinel-managed primary (redis.NewFailoverClient) or a Redis Cluster.
+// It takes any [redis.UniversalClient] from github.com/redis/go-redis/v9 and
+// needs Redis 7.0 or later.
+//
+// # Operations
+//
+// Every operation on a session without an owner is one round trip and
+// atomic: Load is one GET, Create one SET PXAT NX, Update a compare-and-set
+// Lua script on the version, Touch a Lua script that only moves the expiry
+// later (and never creates), and Delete one DEL. A write whose expiry is at or
+// before now deletes the record.
+//
+// # Records
+//
+// A session is one Redis string under "<Prefix>id:<id>" holding a 29-byte
+// header (format byte 0x01, version, expiry in Unix milliseconds,
+// owner-index deadline, owner length; integers big-endian), then the owner,
+// then the data. The store compares the embedded expiry with the caller's
+// now on every read; the Redis TTL (the expiry plus [Options.TTLGrace]) is
+// only garbage collection and never ends a session early. Expiries have
+// millisecond precision.
+//
+// # Owner index
+//
+// The store implements [sessions.OwnerIndex]. Each owner has a hash under
+// "<Prefix>owner:{<tag>}", where tag is the first 32 hex digits of the
+// SHA-256 of the owner, mapping session ids to a random write token. The
+// hash tag keeps one owner's index in one cluster slot; the sessions
+// themselves spread over all slots, and no command or script ever touches two
+// keys, so nothing can fail with CROSSSLOT.
+//
+// The index is written in a separate call before the session (so a session
+// is never owned without being indexed) and may hold stale members: ListOwner
+// checks every member against its session's embedded owner and expiry, and
+// DeleteOwner deletes a session only if it still names the owner. Members are
+// pruned only when their session is gone or owned by someone else, and only
+// if their token is unchanged, so a concurrent re-add always survives; the
+// index is never pruned by time. The index key itself expires well after the
+// latest expiry of its sessions: each record remembers how far the index is
+// known to live, and an Update or Touch that moves the expiry past it
+// extends the index first. In steady state (sliding expiry) that costs one
+// extra round trip about once per idle timeout; every other operation on an
+// owned session stays one round trip, Create with an owner is two.
+//
+// # Replication
+//
+// Redis replication is asynchronous: after a failover the new primary may
+// lack writes the old one acknowledged, including a DEL that logged a user
+// out, which then comes back. See the README for mitigations.
+package redisstore
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/sessionkit/sessions"
+)
+
+// Defaults for [Options].
+const (
+	DefaultPrefix   = "session:"
+	DefaultTimeout  = 3 * time.Second
+	DefaultTTLGrace = time.Minute
+)
+
+// maxPrefixLen bounds [Options.Prefix].
+const maxPrefixLen = 256
+
+// Errors returned by [New].
+var (
+	ErrNilClient     = errors.New("redisstore: nil client")
+	ErrInvalidOption = errors.New("redisstore: invalid option")
+)
+
+// Options configures a [Store]. The zero value (or a nil *Options) gives the
+// documented defaults.
+type Options struct {
+	// Prefix starts every key the store writes, so that several
+	// applications (or tests) can share one Redis. The default is
+	// "session:". It may hold at most 256 bytes and no '{' or '}': hash
+	// tags are the store's own.
+	Prefix string
+
+	// Timeout bounds each Store method call, all its round trips included,
+	// on top of the caller's context: a call returns an error at the
+	// earlier of the two deadlines. The default is 3 seconds; negative is
+	// an error. Clients created with ContextTimeoutEnabled honour it at the
+	// socket; for others the store stops waiting at the deadline while
+	// go-redis finishes the command in the background (bounded by its
+	// ReadTimeout).
+	Timeout time.Duration
+
+	// TTLGrace is how long Redis keeps a record past its expiry before
+	// deleting it. Expiry is enforced on the application's clock; the grace
+	// keeps a Redis clock running ahead from deleting live records. The
+	// default is one minute; negative is an error.
+	TTLGrace time.Duration
+}
+
+// Store is a [sessions.Store] and [sessions.OwnerIndex] on Redis. Create it
+// with [New]; the zero value is not usable. A Store is safe for concurrent use
+// and holds no goroutines or state of its own besides the client.
+type Store struct {
+	c        redis.UniversalClient
+	prefix   string
+	timeout  time.Duration
+	grace    int64 // ms
+	ctxAware bool
+}
+
+var (
+	_ sessions.Store      = (*Store)(nil)
+	_ sessions.OwnerIndex = (*Store)(nil)
+)
+
+// New returns a Store using c, which the caller keeps ownership of (the Store
+// never closes it). opts may be nil.
+func New(c redis.UniversalClient, opts *Options) (*Store, error) {
+	if c == nil {
+		return nil, ErrNilClient
+	}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	if o.Prefix == "" {
+		o.Prefix = DefaultPrefix
+	}
+	if len(o.Prefix) > maxPrefixLen {
+		return nil, fmt.Errorf("prefix longer than %d bytes: %w", maxPrefixLen, ErrInvalidOption)
+	}
+	if strings.ContainsAny(o.Prefix, "{}") {
+		return nil, fmt.Errorf("prefix %q contains '{' or '}': %w", o.Prefix, ErrInvalidOption)
+	}
+	switch {
+	case o.Timeout < 0:
+		return nil, fmt.Errorf("negative Timeout %v: %w", o.Timeout, ErrInvalidOption)
+	case o.Timeout == 0:
+		o.Timeout = DefaultTimeout
+	}
+	switch {
+	case o.TTLGrace < 0:
+		return nil, fmt.Errorf("negative TTLGrace %v: %w", o.TTLGrace, ErrInvalidOption)
+	case o.TTLGrace == 0:
+		o.TTLGrace = DefaultTTLGrace
+	}
+	return &Store{
+		c:        c,
+		prefix:   o.Prefix,
+		timeout:  o.Timeout,
+		grace:    o.TTLGrace.Milliseconds(),
+		ctxAware: contextAware(c),
+	}, nil
+}
+
+// contextAware reports whether go-redis applies context deadlines to socket
+// I/O for c.
+func contextAware(c redis.UniversalClient) bool {
+	switch c := c.(type) {
+	case *redis.Client:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.ClusterClient:
+		return c.Options().ContextTimeoutEnabled
+	case *redis.Ring:
+		return c.Options().ContextTimeoutEnabled
+	}
+	return false
+}
+
+func (s *Store) sessionKey(id string) string { return s.prefix + "id:" + id }
+
+func (s *Store) ownerKey(owner string) string {
+	sum := sha256.Sum256([]byte(owner))
+	return s.prefix + "owner:{" + hex.EncodeToString(sum[:16]) + "}"
+}
+
+// pxat is the Redis expiry (garbage collection) for a record expiring at ms.
+func (s *Store) pxat(ms int64) int64 { return max(ms+s.grace, 1) }
+
+// indexHorizon is how far an owner index written at now for a record
+// expiring at exp is known to live (before the grace): twice the remaining
+// lifetime, so that a sliding expiry extends it about once per lifetime.
+func indexHorizon(exp, now int64) int64 {
+	return clampMillis(exp + max(exp-now, 0))
+}
+
+func ms(t time.Time) int64 { return clampMillis(t.UnixMilli()) }
+
+// call runs f with the store's timeout applied to ctx. For clients that
+// ignore context deadlines at the socket, f runs in its own goroutine and
+// call returns when ctx ends.
+func call[T any](s *Store, ctx context.Context, op string, f func(ctx context.Context) (T, error)) (T, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	defer cancel()
+	var v T
+	var err error
+	if s.ctxAware {
+		v, err = f(ctx)
+	} else {
+		type result struct {
+			v   T
+			err error
+		}
+		ch := make(chan result, 1)
+		go func() {
+			v, err := f(ctx)
+			ch <- result{v, err}
+		}()
+		select {
+		case r := <-ch:
+			v, err = r.v, r.err
+		case <-ctx.Done():
+			var zero T
+			return zero, fmt.Errorf("redisstore: %s: %w", op, ctx.Err())
+		}
+	}
+	if err != nil {
+		var zero T
+		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+			return zero, fmt.Errorf("redisstore: %s: %w (%w)", op, cerr, err)
+		}
+		return zero, fmt.Errorf("redisstore: %s: %w", op, err)
+	}
+	return v, nil
+}
+
+// Create implements [sessions.Store]. It is one SET PXAT NX (plus, with an
+// owner, one call to the owner index first). Only when the key exists does a
+// second script replace a record that is expired at now.
+func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.Time, owner string, now time.Time) (bool, error) {
+	if len(owner) > maxOwnerSize {
+		return false, fmt.Errorf("redisstore: create: owner longer than %d bytes: %w", maxOwnerSize, ErrInvalidOption)
+	}
+	return call(s, ctx, "create", func(ctx context.Context) (bool, error) {
+		key := s.sessionKey(id)
+		exp, nowMs := ms(expiry), ms(now)
+		var until int64
+		if owner != "" && exp > nowMs {
+			until = indexHorizon(exp, nowMs)
+			if err := s.indexAdd(ctx, owner, id, until); err != nil {
+				return false, err
+			}
+		}
+		val := encodeRecord(1, exp, until, owner, data)
+		if exp > nowMs {
+			cmd := redis.NewStatusCmd(ctx, "set", key, val, "pxat", s.pxat(exp), "nx")
+			err := s.c.Process(ctx, cmd)
+			if err == nil {
+				return true, nil
+			}
+			if !errors.Is(err, redis.Nil) {
+				return false, err
+			}
+		}
+		expired := "0"
+		if exp <= nowMs {
+			expired = "1"
+		}
+		n, err := createScript.Run(ctx, s.c, []string{key}, nowMs, val, s.pxat(exp), expired).Int64()
+		return n == 1, err
+	})
+}
+
+// Load implements [sessions.Store] with one GET.
+func (s *Store) Load(ctx context.Context, id string, now time.Time) ([]byte, int64, time.Time, bool, error) {
+	type result struct {
+		data    []byte
+		version int64
+		expiry  time.Time
+		found   bool
+	}
+	r, err := call(s, ctx, "load", func(ctx context.Context) (result, error) {
+		b, err := s.c.Get(ctx, s.sessionKey(id)).Bytes()
+		if errors.Is(err, redis.Nil) {
+			return result{}, nil
+		}
+		if err != nil {
+			return result{}, err
+		}
+		rec, err := decodeRecord(b, true)
+		if err != nil {
+			return result{}, err
+		}
+		if rec.expiry <= ms(now) {
+			return result{}, nil
+		}
+		return result{rec.data, rec.version, time.UnixMilli(rec.expiry), true}, nil
+	})
+	return r.data, r.version, r.expiry, r.found, err
+}
+
+// Update implements [sessions.Store] as one compare-and-set script. With an
+// owner, the owner index is extended first when the owner changes or the
+// expiry moves past the index's known lifetime (see the package doc).
+func (s *Store) Update(ctx context.Context, id string, version int64, data []byte, expiry time.Time, owner string, now time.Time) (bool, bool, error) {
+	if len(owner) > maxOwnerSize {
+		return false, false, fmt.Errorf("redisstore: update: owner longer than %d bytes: %w", maxOwnerSize, ErrInvalidOption)
+	}
+	type result struct{ updated, found bool }
+	r, err := call(s, ctx, "update", func(ctx context.Context) (result, error) {
+		key := s.sessionKey(id)
+		exp, nowMs := ms(expiry), ms(now)
+		want := be64(version)
+		val := encodeRecord(version+1, exp, 0, owner, data)
+		permit := "0"
+		for attempt := 0; ; attempt++ {
+			n, err := updateScript.Run(ctx, s.c, []string{key}, nowMs, want, val, exp, s.pxat(exp), owner, permit).Int64()
+			if err != nil {
+				return result{}, err
+			}
+			switch n {
+			case 0:
+				return result{false, false}, nil
+			case 1:
+				return result{false, true}, nil
+			case 2:
+				return result{true, true}, nil
+			}
+			if attempt > 0 {
+				return result{}, errors.New("unexpected reply from update script")
+			}
+			until := indexHorizon(exp, nowMs)
+			if err := s.indexAdd(ctx, owner, id, until); err != nil {
+				return result{}, err
+			}
+			val = encodeRecord(version+1, exp, until, owner, data)
+			permit = "1"
+		}
+	})
+	return r.updated, r.found, err
+}
+
+// maxTouchAttempts bounds Touch's retries when the owner of a record keeps
+// changing under it.
+const maxTouchAttempts = 3
+
+// Touch implements [sessions.Store] as one script that only moves the
+// expiry later (GETs the record, checks it is live at now, rewrites the
+// embedded expiry and PEXPIREAT ... GT). It never creates a record.
+func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time.Time) (bool, error) {
+	return call(s, ctx, "touch", func(ctx context.Context) (bool, error) {
+		key := s.sessionKey(id)
+		exp, nowMs := ms(expiry), ms(now)
+		permitOwner, permitUntil := "", int64(0)
+		for range maxTouchAttempts {
+			v, err := touchScript.Run(ctx, s.c, []string{key}, nowMs, exp, s.pxat(exp), permitOwner, permitUntil).Result()
+			if err != nil {
+				return false, err
+			}
+			switch v := v.(type) {
+			case int64:
+				return v == 1, nil
+			case string:
+				permitOwner, permitUntil = v, indexHorizon(exp, nowMs)
+				if err := s.indexAdd(ctx, permitOwner, id, permitUntil); err != nil {
+					return false, err
+				}
+			default:
+				return false, fmt.Errorf("unexpected reply %T from touch script", v)
+			}
+		}
+		return false, errors.New("owner kept changing during touch")
+	})
+}
+
+// Delete implements [sessions.Store] with one DEL. The owner index keeps a
+// stale member until the next ListOwner or DeleteOwner prunes it.
+func (s *Store) Delete(ctx context.Context, id string) error {
+	_, err := call(s, ctx, "delete", func(ctx context.Context) (struct{}, error) {
+		return struct{}{}, s.c.Del(ctx, s.sessionKey(id)).Err()
+	})
+	return err
+}
+
+// indexPruneFrom is the index size from which adding a member prunes the
+// index; it prunes again at every power of two above it, so an index that
+// is never listed stays within twice its live size (and at least this).
+const indexPruneFrom = 32
+
+// indexAdd records that id belongs to owner and makes the index live until
+// at least until (plus the grace).
+func (s *Store) indexAdd(ctx context.Context, owner, id string, until int64) error {
+	token := strconv.FormatUint(rand.Uint64(), 36)
+	n, err := indexAddScript.Run(ctx, s.c, []string{s.ownerKey(owner)}, id, token, s.pxat(until)).Int64()
+	if err != nil {
+		return fmt.Errorf("owner index: %w", err)
+	}
+	if n >= indexPruneFrom && n&(n-1) == 0 {
+		// Best effort: a failure leaves stale members for the next prune.
+		_, _ = s.scanOwner(ctx, owner, 0)
+	}
+	return nil
+}
+
+// ListOwner implements [sessions.OwnerIndex]: it reads the owner's index,
+// checks each member's record (a GETRANGE of its header, pipelined), and
+// prunes members whose record is gone or owned by someone else.
+func (s *Store) ListOwner(ctx context.Context, owner string, now time.Time) ([]string, error) {
+	if owner == "" {
+		return nil, nil
+	}
+	return call(s, ctx, "list owner", func(ctx context.Context) ([]string, error) {
+		return s.scanOwner(ctx, owner, ms(now))
+	})
+}
+
+// batchSize bounds the commands in one pipeline and the members in one
+// index-removal script.
+const batchSize = 256
+
+// scanOwner returns the ids owned by owner and live at now, pruning stale
+// members as it goes.
+func (s *Store) scanOwner(ctx context.Context, owner string, now int64) ([]string, error) {
+	idx := s.ownerKey(owner)
+	members, err := s.c.HGetAll(ctx, idx).Result()
+	if err != nil {
+		return nil, err
+	}
+	all := make([]string, 0, len(members))
+	for id := range members {
+		all = append(all, id)
+	}
+	var live, stale []string
+	for start := 0; start < len(all); start += batchSize {
+		batch := all[start:min(start+batchSize, len(all))]
+		cmds := make([]*redis.StringCmd, len(batch))
+		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for i, id := range batch {
+				cmds[i] = p.GetRange(ctx, s.sessionKey(id), 0, int64(headerLen+len(owner)-1))
+			}
+			return nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range batch {
+			b, _ := cmds[i].Bytes()
+			rec, derr := decodeRecord(b, false)
+			if derr != nil || string(rec.owner) != owner || ownerLen(b) != len(owner) {
+				// Gone, or owned by someone else: stale.
+				stale = append(stale, id, members[id])
+				continue
+			}
+			if rec.expiry > now {
+				live = append(live, id)
+			}
+		}
+	}
+	if err := s.indexRemove(ctx, idx, stale); err != nil {
+		return nil, err
+	}
+	return live, nil
+}
+
+// indexRemove removes (id, token) pairs from an index where the token is
+// unchanged.
+func (s *Store) indexRemove(ctx context.Context, idx string, pairs []string) error {
+	for start := 0; start < len(pairs); start += 2 * batchSize {
+		batch := pairs[start:min(start+2*batchSize, len(pairs))]
+		args := make([]any, len(batch))
+		for i, a := range batch {
+			args[i] = a
+		}
+		if err := indexRemoveScript.Run(ctx, s.c, []string{idx}, args...).Err(); err != nil {
+			return fmt.Errorf("owner index: %w", err)
+		}
+	}
+	return nil
+}
+
+// DeleteOwner implements [sessions.OwnerIndex]. It deletes, with one script
+// per session (pipelined), every indexed record that still names the owner,
+// then removes the members it saw from the index.
+func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (int, error) {
+	if owner == "" {
+		return 0, nil
+	}
+	return call(s, ctx, "delete owner", func(ctx context.Context) (int, error) {
+		idx := s.ownerKey(owner)
+		members, err := s.c.HGetAll(ctx, idx).Result()
+		if err != nil {
+			return 0, err
+		}
+		all := make([]string, 0, len(members))
+		for id := range members {
+			all = append(all, id)
+		}
+		nowMs := ms(now)
+		deleted := 0
+		for start := 0; start < len(all); start += batchSize {
+			batch := all[start:min(start+batchSize, len(all))]
+			res, err := s.runPipelined(ctx, deleteOwnedScript, batch, owner, nowMs)
+			if err != nil {
+				return deleted, err
+			}
+			for _, n := range res {
+				if n == 1 {
+					deleted++
+				}
+			}
+		}
+		pairs := make([]string, 0, 2*len(all))
+		for _, id := range all {
+			pairs = append(pairs, id, members[id])
+		}
+		return deleted, s.indexRemove(ctx, idx, pairs)
+	})
+}
+
+// runPipelined runs script once per session id in one pipeline and returns
+// the integer replies. It uses EVALSHA; the commands that fail with NOSCRIPT
+// (a server that lacks the script) are retried once after SCRIPT LOAD.
+func (s *Store) runPipelined(ctx context.Context, script *redis.Script, ids []string, args ...any) ([]int64, error) {
+	out := make([]int64, len(ids))
+	todo := make([]int, len(ids))
+	for i := range todo {
+		todo[i] = i
+	}
+	for attempt := 0; len(todo) > 0; attempt++ {
+		cmds := make([]*redis.Cmd, len(todo))
+		_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for j, i := range todo {
+				cmds[j] = script.EvalSha(ctx, p, []string{s.sessionKey(ids[i])}, args...)
+			}
+			return nil
+		})
+		var again []int
+		for j, c := range cmds {
+			n, err := c.Int64()
+			switch {
+			case err == nil:
+				out[todo[j]] = n
+			case attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT"):
+				again = append(again, todo[j])
+			default:
+				return nil, err
+			}
+		}
+		if len(again) > 0 {
+			if err := script.Load(ctx, s.c).Err(); err != nil {
+				return nil, err
+			}
+		}
+		todo = again
+	}
+	return out, nil
+}
