@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Runs every test of every module in the repository with the race detector.
+# Usage: scripts/test.sh [go test flags...]
+# Service-backed tests use the local PostgreSQL, MariaDB and Redis and skip
+# when these are unreachable; SESSIONS_REQUIRE_SERVICES=1 makes them fail.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
+while IFS= read -r mod; do
+	dir=$(dirname "$mod")
+	rel=${dir#"$root"}; rel=${rel#/}; rel=${rel:-.}
+	case "$rel" in tools) continue ;; esac
+	echo "== $rel"
+	# -v feeds the tally below; only package results and failures are shown.
+	if ! (cd "$dir" && GOWORK=off go test -race -count=1 -v "$@" ./... >"$log" 2>&1); then
+		status=1
+	fi
+	grep -E '^(ok|FAIL|---|panic:|\?)|^\s+--- FAIL|_test\.go:[0-9]+:' "$log" | grep -vE '^\s*--- (PASS|SKIP)' || true
+	passed=$((${passed:-0} + $(grep -cE '^\s*--- PASS' "$log")))
+	failed=$((${failed:-0} + $(grep -cE '^\s*--- FAIL' "$log")))
+	skipped=$((${skipped:-0} + $(grep -cE '^\s*--- SKIP' "$log")))
+	if [ "${SESSIONS_SHOW_SKIPS:-}" = 1 ] || [ "${SESSIONS_REQUIRE_SERVICES:-}" = 1 ]; then
+		grep -E -A1 '^\s*--- SKIP' "$log" | grep -vE '^--$' | sed 's/^/  /' || true
+	fi
+done < <(find "$root" -name go.mod -not -path '*/.git/*' | sort)
+echo
+echo "${passed:-0} passed, ${failed:-0} failed, ${skipped:-0} skipped"
+exit $status
