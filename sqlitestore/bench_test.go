@@ -2,15 +2,19 @@ package sqlitestore_test
 
 import (
 	"context"
+	"database/sql"
 	"encoding/hex"
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/sessionkit/sessions/sqlitestore"
 )
 
 // The benchmarks run each store operation and, as a floor, the same SQL
-// statement with the same arguments straight through database/sql, on the
-// same database in the same run. Compare the Store/… and Raw/… lines:
+// statement with the same arguments straight through database/sql, each on
+// a fresh database of the same kind, in the same run. Compare the
+// impl=Store and impl=Raw lines:
 //
 //	go test -run '^$' -bench . -count 5 | benchstat -col /impl -
 //
@@ -26,130 +30,204 @@ ON CONFLICT (id) DO UPDATE SET data = excluded.data, version = 1, expiry = exclu
 WHERE "sessions".expiry <= ?`
 )
 
-// benchData is a typical encoded session of a few hundred bytes.
+// benchData is a typical encoded session of about a hundred bytes.
 var benchData = []byte(fmt.Sprintf(`{"user":"u-1234567","csrf":"%064d","cart":[1,2,3],"theme":"dark"}`, 0))
 
-func BenchmarkOps(b *testing.B) {
-	s, db := newStore(b, nil)
+// benchDBs are the databases the benchmarks run on: a file with the
+// recommended pragmas (what an application runs; disk-bound writes make
+// it noisy), and an in-memory database on one connection, which leaves
+// only CPU cost and so shows the store's overhead most clearly.
+var benchDBs = []struct {
+	name string
+	open func(testing.TB) (*sqlitestore.Store, *sql.DB)
+}{
+	{"file", func(tb testing.TB) (*sqlitestore.Store, *sql.DB) { return newStore(tb, nil) }},
+	{"memory", func(tb testing.TB) (*sqlitestore.Store, *sql.DB) {
+		db, err := sql.Open("sqlite", "file::memory:?_pragma=busy_timeout(5000)")
+		if err != nil {
+			tb.Fatal(err)
+		}
+		tb.Cleanup(func() { db.Close() })
+		db.SetMaxOpenConns(1)
+		s, err := sqlitestore.New(db, nil)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		if err := s.CreateTable(context.Background()); err != nil {
+			tb.Fatal(err)
+		}
+		return s, db
+	}},
+}
+
+// benchOp is one store operation and its raw floor. Both closures are
+// called with an iteration number i; store uses the record "bench-store"
+// and raw the record "bench-raw", so that the two can run side by side on
+// one database.
+type benchOp struct {
+	name  string
+	store func(b *testing.B, s *sqlitestore.Store, i int)
+	raw   func(b *testing.B, db *sql.DB, i int)
+}
+
+func benchOps() []benchOp {
 	ctx := context.Background()
 	now := time.Now().Truncate(time.Millisecond)
 	exp := now.Add(time.Hour)
-	k := id("bench")
-	key, _ := hex.DecodeString(k)
-	if ok, err := s.Create(ctx, k, benchData, exp, "owner", now); !ok || err != nil {
-		b.Fatal(ok, err)
+	ks := id("bench-store")
+	kr, _ := hex.DecodeString(id("bench-raw"))
+
+	// Create inserts a new row per iteration; the ids are made here so
+	// that hashing is not measured.
+	const maxCreates = 1 << 18
+	createIDs := make([]string, maxCreates)
+	createKeys := make([][]byte, maxCreates)
+	for i := range maxCreates {
+		createIDs[i] = id(fmt.Sprint("create-store-", i))
+		createKeys[i], _ = hex.DecodeString(id(fmt.Sprint("create-raw-", i)))
 	}
 
-	b.Run("op=Load/impl=Store", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if _, _, _, found, err := s.Load(ctx, k, now); !found || err != nil {
+	exec := func(b *testing.B, db *sql.DB, query string, args ...any) {
+		res, err := db.ExecContext(ctx, query, args...)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if n, err := res.RowsAffected(); n != 1 || err != nil {
+			b.Fatal(n, err)
+		}
+	}
+	return []benchOp{{
+		name: "Load",
+		store: func(b *testing.B, s *sqlitestore.Store, _ int) {
+			if _, _, _, found, err := s.Load(ctx, ks, now); !found || err != nil {
 				b.Fatal(found, err)
 			}
-		}
-	})
-	b.Run("op=Load/impl=Raw", func(b *testing.B) {
-		b.ReportAllocs()
-		var (
-			data         []byte
-			ver, expiryM int64
-		)
-		for b.Loop() {
-			if err := db.QueryRowContext(ctx, rawLoad, key, now.UnixMilli()).Scan(&data, &ver, &expiryM); err != nil {
+		},
+		raw: func(b *testing.B, db *sql.DB, _ int) {
+			var (
+				data        []byte
+				ver, expiry int64
+			)
+			if err := db.QueryRowContext(ctx, rawLoad, kr, now.UnixMilli()).Scan(&data, &ver, &expiry); err != nil {
 				b.Fatal(err)
 			}
-		}
-	})
-
-	// Update: version-checked write. Each iteration writes the version the
-	// previous one produced.
-	_, ver, _, _, _ := s.Load(ctx, k, now)
-	b.Run("op=Update/impl=Store", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if up, _, err := s.Update(ctx, k, ver, benchData, exp, "owner", now); !up || err != nil {
+		},
+	}, {
+		// Iteration i writes version i+1, which the previous one produced.
+		name: "Update",
+		store: func(b *testing.B, s *sqlitestore.Store, i int) {
+			if up, _, err := s.Update(ctx, ks, int64(i+1), benchData, exp, "owner", now); !up || err != nil {
 				b.Fatal(up, err)
 			}
-			ver++
-		}
-	})
-	b.Run("op=Update/impl=Raw", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			res, err := db.ExecContext(ctx, rawUpdate, benchData, exp.UnixMilli(), "owner", key, ver, now.UnixMilli())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if n, err := res.RowsAffected(); n != 1 || err != nil {
-				b.Fatal(n, err)
-			}
-			ver++
-		}
-	})
-
-	b.Run("op=Touch/impl=Store", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			if found, err := s.Touch(ctx, k, exp, now); !found || err != nil {
+		},
+		raw: func(b *testing.B, db *sql.DB, i int) {
+			exec(b, db, rawUpdate, benchData, exp.UnixMilli(), "owner", kr, int64(i+1), now.UnixMilli())
+		},
+	}, {
+		name: "Touch",
+		store: func(b *testing.B, s *sqlitestore.Store, _ int) {
+			if found, err := s.Touch(ctx, ks, exp, now); !found || err != nil {
 				b.Fatal(found, err)
 			}
-		}
-	})
-	b.Run("op=Touch/impl=Raw", func(b *testing.B) {
-		b.ReportAllocs()
-		for b.Loop() {
-			res, err := db.ExecContext(ctx, rawTouch, exp.UnixMilli(), key, now.UnixMilli())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if n, err := res.RowsAffected(); n != 1 || err != nil {
-				b.Fatal(n, err)
-			}
-		}
-	})
-
-	// Create: each iteration inserts a new row. Each side gets a fresh
-	// database so that both insert into tables of the same sizes, and the
-	// ids are made before the loop so that hashing is not measured.
-	const maxCreates = 1 << 18
-	ids := make([]string, maxCreates)
-	keys := make([][]byte, maxCreates)
-	for i := range ids {
-		ids[i] = id(fmt.Sprint("create-", i))
-		keys[i], _ = hex.DecodeString(ids[i])
-	}
-	b.Run("op=Create/impl=Store", func(b *testing.B) {
-		s, _ := newStore(b, nil)
-		b.ReportAllocs()
-		next := 0
-		for b.Loop() {
-			if next == maxCreates {
+		},
+		raw: func(b *testing.B, db *sql.DB, _ int) {
+			exec(b, db, rawTouch, exp.UnixMilli(), kr, now.UnixMilli())
+		},
+	}, {
+		name: "Create",
+		store: func(b *testing.B, s *sqlitestore.Store, i int) {
+			if i >= maxCreates {
 				b.Fatal("out of ids")
 			}
-			if ok, err := s.Create(ctx, ids[next], benchData, exp, "owner", now); !ok || err != nil {
+			if ok, err := s.Create(ctx, createIDs[i], benchData, exp, "owner", now); !ok || err != nil {
 				b.Fatal(ok, err)
 			}
-			next++
-		}
-	})
-	b.Run("op=Create/impl=Raw", func(b *testing.B) {
-		_, db := newStore(b, nil)
-		b.ReportAllocs()
-		next := 0
-		for b.Loop() {
-			if next == maxCreates {
+		},
+		raw: func(b *testing.B, db *sql.DB, i int) {
+			if i >= maxCreates {
 				b.Fatal("out of ids")
 			}
-			res, err := db.ExecContext(ctx, rawCreate, keys[next], benchData, exp.UnixMilli(), "owner", now.UnixMilli())
-			if err != nil {
-				b.Fatal(err)
-			}
-			if n, err := res.RowsAffected(); n != 1 || err != nil {
-				b.Fatal(n, err)
-			}
-			next++
+			exec(b, db, rawCreate, createKeys[i], benchData, exp.UnixMilli(), "owner", now.UnixMilli())
+		},
+	}}
+}
+
+// benchSetup opens a fresh database of the kind and stores the records the
+// benchOps closures use.
+func benchSetup(b *testing.B, open func(testing.TB) (*sqlitestore.Store, *sql.DB)) (*sqlitestore.Store, *sql.DB) {
+	s, db := open(b)
+	now := time.Now()
+	for _, name := range []string{"bench-store", "bench-raw"} {
+		if ok, err := s.Create(context.Background(), id(name), benchData, now.Add(2*time.Hour), "owner", now); !ok || err != nil {
+			b.Fatal(ok, err)
 		}
-	})
+	}
+	return s, db
+}
+
+// BenchmarkOps measures each operation through the Store (impl=Store) and
+// its statement through database/sql (impl=Raw), each on its own fresh
+// database.
+func BenchmarkOps(b *testing.B) {
+	for _, kind := range benchDBs {
+		for _, op := range benchOps() {
+			b.Run("db="+kind.name+"/op="+op.name+"/impl=Store", func(b *testing.B) {
+				s, _ := benchSetup(b, kind.open)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					op.store(b, s, i)
+					i++
+				}
+			})
+			b.Run("db="+kind.name+"/op="+op.name+"/impl=Raw", func(b *testing.B) {
+				_, db := benchSetup(b, kind.open)
+				b.ReportAllocs()
+				i := 0
+				for b.Loop() {
+					op.raw(b, db, i)
+					i++
+				}
+			})
+		}
+	}
+}
+
+// BenchmarkPaired interleaves the Store call and its raw statement in every
+// iteration, on one database, alternating which goes first, and reports
+// each one's time and their ratio (store/raw). Interleaving cancels the
+// drift of a busy machine, which separate runs suffer from.
+func BenchmarkPaired(b *testing.B) {
+	for _, kind := range benchDBs {
+		for _, op := range benchOps() {
+			b.Run("db="+kind.name+"/op="+op.name, func(b *testing.B) {
+				s, db := benchSetup(b, kind.open)
+				var inStore, inRaw time.Duration
+				i := 0
+				for b.Loop() {
+					if i%2 == 0 {
+						t := time.Now()
+						op.store(b, s, i)
+						inStore += time.Since(t)
+						t = time.Now()
+						op.raw(b, db, i)
+						inRaw += time.Since(t)
+					} else {
+						t := time.Now()
+						op.raw(b, db, i)
+						inRaw += time.Since(t)
+						t = time.Now()
+						op.store(b, s, i)
+						inStore += time.Since(t)
+					}
+					i++
+				}
+				b.ReportMetric(float64(inStore.Nanoseconds())/float64(i), "store-ns/op")
+				b.ReportMetric(float64(inRaw.Nanoseconds())/float64(i), "raw-ns/op")
+				b.ReportMetric(float64(inStore)/float64(inRaw), "store/raw")
+			})
+		}
+	}
 }
 
 // The statements above must stay identical to the store's: a store with
