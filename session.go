@@ -747,9 +747,10 @@ func (s *Session) touch(now time.Time) error {
 		return nil
 	}
 	interval := s.m.cfg.TouchInterval
-	if interval == 0 || interval > idle/2 {
+	if interval == 0 {
 		interval = idle / 10
 	}
+	interval = min(interval, idle/2)
 	exp := s.m.expiry(&s.rec, now)
 	if exp.Sub(s.expiry) < interval {
 		return nil
@@ -783,9 +784,12 @@ func (s *Session) commit(h http.Header, status int) error {
 		return nil
 	}
 	addVary(h)
+	if s.gone {
+		return nil // ended by another request: hand nothing back
+	}
 	now := s.m.now()
 	if !s.m.cfg.ShouldSave(status) {
-		if s.destroyed {
+		if s.destroyed && s.hadCookie {
 			s.m.setCookie(h, "", time.Time{}, false, now)
 		}
 		return nil
