@@ -218,13 +218,18 @@ WHERE id = $4 AND version = $5 AND expiry > $6`,
 
 		qDelete: `DELETE FROM ` + t + ` WHERE id = $1`,
 
-		// One bounded batch over the expiry index. SKIP LOCKED leaves rows
-		// another transaction holds (a concurrent sweeper, or an update)
-		// alone instead of waiting for them; the outer expiry check is
-		// re-evaluated on the latest row version.
-		qSweep: `DELETE FROM ` + t + ` WHERE id IN (
+		// One bounded batch over the expiry index. The inner SELECT locks
+		// at most $2 expired rows; FOR UPDATE re-checks "expiry <= $1" on
+		// the latest version of each row, and the lock keeps it expired
+		// until the DELETE. SKIP LOCKED leaves rows another transaction
+		// holds (a concurrent sweeper, or an update) for a later batch
+		// instead of waiting. "= ANY(ARRAY(...))" makes the batch an
+		// InitPlan and the DELETE a primary-key lookup: the equivalent
+		// "id IN (SELECT ...)" is planned as a hash semi-join over a
+		// sequential scan of the whole table.
+		qSweep: `DELETE FROM ` + t + ` WHERE id = ANY (ARRAY(
 	SELECT id FROM ` + t + ` WHERE expiry <= $1 ORDER BY expiry LIMIT $2 FOR UPDATE SKIP LOCKED
-) AND expiry <= $1`,
+))`,
 
 		qListOwner: `SELECT id FROM ` + t + ` WHERE owner = $1 AND expiry > $2`,
 

@@ -1,0 +1,9 @@
+module github.com/sessionkit/sessions/mysqlstore
+
+go 1.25.0
+
+require github.com/go-sql-driver/mysql v1.10.1
+
+require filippo.io/edwards25519 v1.2.0 // indirect
+
+replace github.com/sessionkit/sessions => ../
