@@ -5,8 +5,8 @@ import (
 	"fmt"
 	"log"
 	"net/http"
-	"net/http/httptest"
 	"net/http/cookiejar"
+	"net/http/httptest"
 
 	"github.com/sessionkit/sessions"
 	"github.com/sessionkit/sessions/memstore"
