@@ -46,15 +46,6 @@ type record struct {
 	values   map[string]json.RawMessage
 }
 
-func (r *record) clone() record {
-	c := *r
-	c.values = make(map[string]json.RawMessage, len(r.values))
-	for k, v := range r.values {
-		c.values[k] = v // values are immutable once stored
-	}
-	return c
-}
-
 func uvarintLen(x uint64) int {
 	n := 1
 	for x >= 0x80 {
