@@ -25,23 +25,28 @@
 //
 // The store implements [sessions.OwnerIndex]. Each owner has a hash under
 // "<Prefix>owner:{<tag>}", where tag is the first 32 hex digits of the
-// SHA-256 of the owner, mapping session ids to a random write token. The
-// hash tag keeps one owner's index in one cluster slot; the sessions
-// themselves spread over all slots, and no command or script ever touches two
-// keys, so nothing can fail with CROSSSLOT.
+// SHA-256 of the owner, mapping session ids to a write token (the caller's
+// now and random bytes). The hash tag keeps one owner's index in one cluster
+// slot; the sessions themselves spread over all slots, and no command or
+// script ever touches two keys, so nothing can fail with CROSSSLOT.
 //
-// The index is written in a separate call before the session (so a session
-// is never owned without being indexed) and may hold stale members: ListOwner
-// checks every member against its session's embedded owner and expiry, and
-// DeleteOwner deletes a session only if it still names the owner. Members are
-// pruned only when their session is gone or owned by someone else, and only
-// if their token is unchanged, so a concurrent re-add always survives; the
-// index is never pruned by time. The index key itself expires well after the
-// latest expiry of its sessions: each record remembers how far the index is
-// known to live, and an Update or Touch that moves the expiry past it
-// extends the index first. In steady state (sliding expiry) that costs one
+// The index is written in a separate call before the session, so a session
+// is never owned without being indexed, and it may hold stale members:
+// ListOwner checks every member against its session's embedded owner and
+// expiry, and DeleteOwner deletes a session only if it still names the
+// owner. A member is pruned only when its session is gone or owned by
+// someone else, the member is older than [Options.Timeout] plus one minute
+// (it may belong to a write still in flight), and its token is unchanged
+// (so a concurrent re-add survives). The index is never pruned by time or
+// score. ListOwner and DeleteOwner prune; so does adding a member when the
+// index reaches 32, 64, 128, ... members.
+//
+// The index key itself expires well after the latest expiry of its
+// sessions: each record remembers how far its index is known to live, and an
+// Update or Touch that moves the expiry past that extends the index first
+// (to twice the remaining lifetime). With a sliding expiry that costs one
 // extra round trip about once per idle timeout; every other operation on an
-// owned session stays one round trip, Create with an owner is two.
+// owned session stays one round trip, and Create with an owner is two.
 //
 // # Replication
 //
@@ -56,8 +61,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"math/rand/v2"
-	"strconv"
 	"strings"
 	"time"
 
@@ -247,7 +250,7 @@ func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.
 		var until int64
 		if owner != "" && exp > nowMs {
 			until = indexHorizon(exp, nowMs)
-			if err := s.indexAdd(ctx, owner, id, until); err != nil {
+			if err := s.indexAdd(ctx, owner, id, until, nowMs); err != nil {
 				return false, err
 			}
 		}
@@ -330,7 +333,7 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 				return result{}, errors.New("unexpected reply from update script")
 			}
 			until := indexHorizon(exp, nowMs)
-			if err := s.indexAdd(ctx, owner, id, until); err != nil {
+			if err := s.indexAdd(ctx, owner, id, until, nowMs); err != nil {
 				return result{}, err
 			}
 			val = encodeRecord(version+1, exp, until, owner, data)
@@ -362,7 +365,7 @@ func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time
 				return v == 1, nil
 			case string:
 				permitOwner, permitUntil = v, indexHorizon(exp, nowMs)
-				if err := s.indexAdd(ctx, permitOwner, id, permitUntil); err != nil {
+				if err := s.indexAdd(ctx, permitOwner, id, permitUntil, nowMs); err != nil {
 					return false, err
 				}
 			default:
@@ -382,176 +385,3 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return err
 }
 
-// indexPruneFrom is the index size from which adding a member prunes the
-// index; it prunes again at every power of two above it, so an index that
-// is never listed stays within twice its live size (and at least this).
-const indexPruneFrom = 32
-
-// indexAdd records that id belongs to owner and makes the index live until
-// at least until (plus the grace).
-func (s *Store) indexAdd(ctx context.Context, owner, id string, until int64) error {
-	token := strconv.FormatUint(rand.Uint64(), 36)
-	n, err := indexAddScript.Run(ctx, s.c, []string{s.ownerKey(owner)}, id, token, s.pxat(until)).Int64()
-	if err != nil {
-		return fmt.Errorf("owner index: %w", err)
-	}
-	if n >= indexPruneFrom && n&(n-1) == 0 {
-		// Best effort: a failure leaves stale members for the next prune.
-		_, _ = s.scanOwner(ctx, owner, 0)
-	}
-	return nil
-}
-
-// ListOwner implements [sessions.OwnerIndex]: it reads the owner's index,
-// checks each member's record (a GETRANGE of its header, pipelined), and
-// prunes members whose record is gone or owned by someone else.
-func (s *Store) ListOwner(ctx context.Context, owner string, now time.Time) ([]string, error) {
-	if owner == "" {
-		return nil, nil
-	}
-	return call(s, ctx, "list owner", func(ctx context.Context) ([]string, error) {
-		return s.scanOwner(ctx, owner, ms(now))
-	})
-}
-
-// batchSize bounds the commands in one pipeline and the members in one
-// index-removal script.
-const batchSize = 256
-
-// scanOwner returns the ids owned by owner and live at now, pruning stale
-// members as it goes.
-func (s *Store) scanOwner(ctx context.Context, owner string, now int64) ([]string, error) {
-	idx := s.ownerKey(owner)
-	members, err := s.c.HGetAll(ctx, idx).Result()
-	if err != nil {
-		return nil, err
-	}
-	all := make([]string, 0, len(members))
-	for id := range members {
-		all = append(all, id)
-	}
-	var live, stale []string
-	for start := 0; start < len(all); start += batchSize {
-		batch := all[start:min(start+batchSize, len(all))]
-		cmds := make([]*redis.StringCmd, len(batch))
-		_, err := s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for i, id := range batch {
-				cmds[i] = p.GetRange(ctx, s.sessionKey(id), 0, int64(headerLen+len(owner)-1))
-			}
-			return nil
-		})
-		if err != nil {
-			return nil, err
-		}
-		for i, id := range batch {
-			b, _ := cmds[i].Bytes()
-			rec, derr := decodeRecord(b, false)
-			if derr != nil || string(rec.owner) != owner || ownerLen(b) != len(owner) {
-				// Gone, or owned by someone else: stale.
-				stale = append(stale, id, members[id])
-				continue
-			}
-			if rec.expiry > now {
-				live = append(live, id)
-			}
-		}
-	}
-	if err := s.indexRemove(ctx, idx, stale); err != nil {
-		return nil, err
-	}
-	return live, nil
-}
-
-// indexRemove removes (id, token) pairs from an index where the token is
-// unchanged.
-func (s *Store) indexRemove(ctx context.Context, idx string, pairs []string) error {
-	for start := 0; start < len(pairs); start += 2 * batchSize {
-		batch := pairs[start:min(start+2*batchSize, len(pairs))]
-		args := make([]any, len(batch))
-		for i, a := range batch {
-			args[i] = a
-		}
-		if err := indexRemoveScript.Run(ctx, s.c, []string{idx}, args...).Err(); err != nil {
-			return fmt.Errorf("owner index: %w", err)
-		}
-	}
-	return nil
-}
-
-// DeleteOwner implements [sessions.OwnerIndex]. It deletes, with one script
-// per session (pipelined), every indexed record that still names the owner,
-// then removes the members it saw from the index.
-func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (int, error) {
-	if owner == "" {
-		return 0, nil
-	}
-	return call(s, ctx, "delete owner", func(ctx context.Context) (int, error) {
-		idx := s.ownerKey(owner)
-		members, err := s.c.HGetAll(ctx, idx).Result()
-		if err != nil {
-			return 0, err
-		}
-		all := make([]string, 0, len(members))
-		for id := range members {
-			all = append(all, id)
-		}
-		nowMs := ms(now)
-		deleted := 0
-		for start := 0; start < len(all); start += batchSize {
-			batch := all[start:min(start+batchSize, len(all))]
-			res, err := s.runPipelined(ctx, deleteOwnedScript, batch, owner, nowMs)
-			if err != nil {
-				return deleted, err
-			}
-			for _, n := range res {
-				if n == 1 {
-					deleted++
-				}
-			}
-		}
-		pairs := make([]string, 0, 2*len(all))
-		for _, id := range all {
-			pairs = append(pairs, id, members[id])
-		}
-		return deleted, s.indexRemove(ctx, idx, pairs)
-	})
-}
-
-// runPipelined runs script once per session id in one pipeline and returns
-// the integer replies. It uses EVALSHA; the commands that fail with NOSCRIPT
-// (a server that lacks the script) are retried once after SCRIPT LOAD.
-func (s *Store) runPipelined(ctx context.Context, script *redis.Script, ids []string, args ...any) ([]int64, error) {
-	out := make([]int64, len(ids))
-	todo := make([]int, len(ids))
-	for i := range todo {
-		todo[i] = i
-	}
-	for attempt := 0; len(todo) > 0; attempt++ {
-		cmds := make([]*redis.Cmd, len(todo))
-		_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
-			for j, i := range todo {
-				cmds[j] = script.EvalSha(ctx, p, []string{s.sessionKey(ids[i])}, args...)
-			}
-			return nil
-		})
-		var again []int
-		for j, c := range cmds {
-			n, err := c.Int64()
-			switch {
-			case err == nil:
-				out[todo[j]] = n
-			case attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT"):
-				again = append(again, todo[j])
-			default:
-				return nil, err
-			}
-		}
-		if len(again) > 0 {
-			if err := script.Load(ctx, s.c).Err(); err != nil {
-				return nil, err
-			}
-		}
-		todo = again
-	}
-	return out, nil
-}

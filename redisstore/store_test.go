@@ -520,8 +520,16 @@ func TestOwnerIndexConditionalPrune(t *testing.T) {
 	now := time.Now()
 	id := newID(t)
 	idx := s.ownerKey("dave")
-	if err := s.indexAdd(ctx, "dave", id, now.Add(time.Hour).UnixMilli()); err != nil {
+	if err := s.indexAdd(ctx, "dave", id, now.Add(time.Hour).UnixMilli(), now.UnixMilli()); err != nil {
 		t.Fatal(err)
+	}
+	// The member is written before its session: a listing meanwhile must
+	// not prune it while it is young.
+	if ids, err := s.ListOwner(ctx, "dave", now.Add(time.Second)); err != nil || len(ids) != 0 {
+		t.Fatalf("ListOwner = %v, %v; want none live", ids, err)
+	}
+	if n, _ := c.HLen(ctx, idx).Result(); n != 1 {
+		t.Fatal("a young member without its session was pruned")
 	}
 	observed, _ := c.HGet(ctx, idx, id).Result()
 	// Meanwhile the session is (re)created for dave, re-adding the member.
@@ -544,8 +552,9 @@ func TestOwnerIndexBounded(t *testing.T) {
 	c := newClient(t)
 	s := newStore(t, c, nil)
 	ctx := context.Background()
-	now := time.Now()
-	for range 4 * indexPruneFrom {
+	start := time.Now()
+	for i := range 4 * indexPruneFrom {
+		now := start.Add(time.Duration(i) * 2 * minPruneAge)
 		id := newID(t)
 		if ok, err := s.Create(ctx, id, nil, now.Add(time.Hour), "erin", now); !ok || err != nil {
 			t.Fatalf("Create = %v, %v", ok, err)
