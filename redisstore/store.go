@@ -384,4 +384,3 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	})
 	return err
 }
-
