@@ -189,10 +189,6 @@ func (m *Manager) fail(w http.ResponseWriter, r *http.Request, s *Session, err e
 
 func (m *Manager) now() time.Time { return time.Now().Truncate(time.Millisecond) }
 
-func (m *Manager) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(ctx, m.cfg.StoreTimeout)
-}
-
 // deadline returns the absolute deadline of rec.
 func (m *Manager) deadline(rec *record) time.Time {
 	abs := rec.start + m.cfg.Lifetime.Milliseconds()

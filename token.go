@@ -76,7 +76,9 @@ func decodeToken(s string) (b [tokenBytes]byte, ok bool) {
 // tokenID returns the store ID of a token that decodeToken accepted.
 func tokenID(raw [tokenBytes]byte) string {
 	sum := sha256.Sum256(raw[:])
-	return hex.EncodeToString(sum[:])
+	var buf [2 * sha256.Size]byte
+	hex.Encode(buf[:], sum[:])
+	return string(buf[:])
 }
 
 // idOf returns the store ID of a token produced by newToken.

@@ -1,0 +1,94 @@
+package sessions
+
+import (
+	"context"
+	"sync"
+	"time"
+)
+
+// storeContext returns the context of one store call: ctx with a deadline
+// StoreTimeout away. The returned function releases it.
+func (m *Manager) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	c := &callContext{parent: ctx, deadline: time.Now().Add(m.cfg.StoreTimeout)}
+	return c, c.release
+}
+
+// callContext is a context with a deadline whose timer is created only when
+// a store asks for Done. A store that completes in process and only checks
+// Err (memstore) never pays for a timer, which is most of the cost of
+// context.WithTimeout; a network store that selects on Done gets exactly
+// the context.WithDeadline it would have had.
+type callContext struct {
+	parent   context.Context
+	deadline time.Time
+
+	mu     sync.Mutex
+	inner  context.Context // the real deadline context, once Done was called
+	cancel context.CancelFunc
+	done   bool // released
+}
+
+func (c *callContext) materialize() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.inner == nil {
+		c.inner, c.cancel = context.WithDeadline(c.parent, c.deadline)
+		if c.done {
+			c.cancel()
+		}
+	}
+	return c.inner
+}
+
+func (c *callContext) current() context.Context {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.inner
+}
+
+func (c *callContext) Deadline() (time.Time, bool) {
+	if d, ok := c.parent.Deadline(); ok && d.Before(c.deadline) {
+		return d, true
+	}
+	return c.deadline, true
+}
+
+func (c *callContext) Done() <-chan struct{} { return c.materialize().Done() }
+
+func (c *callContext) Err() error {
+	if inner := c.current(); inner != nil {
+		return inner.Err()
+	}
+	if err := c.parent.Err(); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	released := c.done
+	c.mu.Unlock()
+	if released {
+		return context.Canceled
+	}
+	if !time.Now().Before(c.deadline) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (c *callContext) Value(key any) any {
+	// Once the real context exists, it answers, so that contexts derived
+	// from this one see it as their parent (context's internal lookups go
+	// through Value).
+	if inner := c.current(); inner != nil {
+		return inner.Value(key)
+	}
+	return c.parent.Value(key)
+}
+
+func (c *callContext) release() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.done = true
+	if c.cancel != nil {
+		c.cancel()
+	}
+}
