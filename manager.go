@@ -255,9 +255,9 @@ func (m *Manager) ListOwner(ctx context.Context, owner string) ([]string, error)
 	if !ok {
 		return nil, ErrNotSupported
 	}
-	ctx, cancel := m.storeContext(ctx)
-	defer cancel()
-	ids, err := idx.ListOwner(ctx, owner, m.now())
+	sctx := m.storeContext(ctx)
+	defer sctx.release()
+	ids, err := idx.ListOwner(sctx, owner, m.now())
 	if err != nil {
 		return nil, fmt.Errorf("%w: list owner: %w", ErrStore, err)
 	}
@@ -272,9 +272,9 @@ func (m *Manager) DestroyOwner(ctx context.Context, owner string) (int, error) {
 	if !ok {
 		return 0, ErrNotSupported
 	}
-	ctx, cancel := m.storeContext(ctx)
-	defer cancel()
-	n, err := idx.DeleteOwner(ctx, owner, m.now())
+	sctx := m.storeContext(ctx)
+	defer sctx.release()
+	n, err := idx.DeleteOwner(sctx, owner, m.now())
 	if err != nil {
 		return n, fmt.Errorf("%w: delete owner: %w", ErrStore, err)
 	}
@@ -285,9 +285,9 @@ func (m *Manager) DestroyOwner(ctx context.Context, owner string) (int, error) {
 // [Manager.ListOwner] or returned by [Session.ID]: for "log out that
 // device".
 func (m *Manager) DestroyID(ctx context.Context, id string) error {
-	ctx, cancel := m.storeContext(ctx)
-	defer cancel()
-	if err := m.store.Delete(ctx, id); err != nil {
+	sctx := m.storeContext(ctx)
+	defer sctx.release()
+	if err := m.store.Delete(sctx, id); err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)
 	}
 	return nil

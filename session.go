@@ -36,6 +36,7 @@ type Session struct {
 	loaded    bool
 	err       error // sticky load failure: fail closed
 	hadCookie bool  // the request carried a cookie with our name
+	cands     [maxCandidates]string
 
 	token   string // "" until the session has a record
 	id      string
@@ -169,18 +170,18 @@ func (s *Session) lock() error {
 // every accessor, never taken for "no session".
 func (s *Session) load() {
 	s.loaded = true
-	s.rec = record{values: map[string]json.RawMessage{}}
 	var toks []string
-	toks, s.hadCookie = candidates(s.req, s.m.cfg.CookieName)
+	toks, s.hadCookie = candidates(s.cands[:0], s.req, s.m.cfg.CookieName)
 	if len(toks) == 0 {
+		s.rec = record{values: map[string]json.RawMessage{}}
 		return
 	}
 	now := s.m.now()
 	for _, tok := range toks {
 		id := idOf(tok)
-		ctx, cancel := s.m.storeContext(s.ctx)
+		ctx := s.m.storeContext(s.ctx)
 		data, version, expiry, found, err := s.m.store.Load(ctx, id, now)
-		cancel()
+		ctx.release()
 		if err != nil {
 			s.err = fmt.Errorf("%w: load: %w", ErrStore, err)
 			s.m.cfg.Logger.ErrorContext(s.ctx, "sessions: load failed", "session", id[:8], "err", err)
@@ -200,6 +201,7 @@ func (s *Session) load() {
 		s.token, s.id, s.exists, s.version, s.expiry, s.rec = tok, id, true, version, expiry, rec
 		return
 	}
+	s.rec = record{values: map[string]json.RawMessage{}}
 }
 
 // change records and applies o, after checking that the session can still
@@ -555,9 +557,9 @@ func (s *Session) Destroy() error {
 		return ErrCommitted
 	}
 	if s.exists {
-		ctx, cancel := s.m.storeContext(s.ctx)
+		ctx := s.m.storeContext(s.ctx)
 		err := s.m.store.Delete(ctx, s.id)
-		cancel()
+		ctx.release()
 		if err != nil {
 			return fmt.Errorf("%w: delete: %w", ErrStore, err)
 		}
@@ -595,9 +597,9 @@ func (s *Session) save(now time.Time) error {
 		if len(data) > s.m.cfg.MaxDataSize {
 			return &TooLargeError{Size: len(data), Limit: s.m.cfg.MaxDataSize}
 		}
-		ctx, cancel := s.m.storeContext(s.ctx)
+		ctx := s.m.storeContext(s.ctx)
 		updated, found, err := s.m.store.Update(ctx, s.id, s.version, data, exp, s.rec.owner, now)
-		cancel()
+		ctx.release()
 		if err != nil {
 			return fmt.Errorf("%w: update: %w", ErrStore, err)
 		}
@@ -628,9 +630,9 @@ func (s *Session) save(now time.Time) error {
 
 // refresh reloads the record and re-applies this request's changes to it.
 func (s *Session) refresh(now time.Time) error {
-	ctx, cancel := s.m.storeContext(s.ctx)
+	ctx := s.m.storeContext(s.ctx)
 	data, version, expiry, found, err := s.m.store.Load(ctx, s.id, now)
-	cancel()
+	ctx.release()
 	if err != nil {
 		return fmt.Errorf("%w: load: %w", ErrStore, err)
 	}
@@ -681,9 +683,9 @@ func (s *Session) create(now time.Time) error {
 	for range 3 {
 		tok := newToken()
 		id := idOf(tok)
-		ctx, cancel := s.m.storeContext(s.ctx)
+		ctx := s.m.storeContext(s.ctx)
 		created, err := s.m.store.Create(ctx, id, data, exp, s.rec.owner, now)
-		cancel()
+		ctx.release()
 		if err != nil {
 			return fmt.Errorf("%w: create: %w", ErrStore, err)
 		}
@@ -699,9 +701,9 @@ func (s *Session) create(now time.Time) error {
 // expire ends a session whose deadline has passed.
 func (s *Session) expire() error {
 	if s.exists {
-		ctx, cancel := s.m.storeContext(s.ctx)
+		ctx := s.m.storeContext(s.ctx)
 		err := s.m.store.Delete(ctx, s.id)
-		cancel()
+		ctx.release()
 		if err != nil {
 			return fmt.Errorf("%w: delete: %w", ErrStore, err)
 		}
@@ -728,9 +730,9 @@ func (s *Session) commitRenew(now time.Time) error {
 		s.token, s.id, s.exists, s.version, s.expiry = oldToken, old, true, oldVersion, oldExpiry
 		return err
 	}
-	ctx, cancel := s.m.storeContext(s.ctx)
+	ctx := s.m.storeContext(s.ctx)
 	err := s.m.store.Delete(ctx, old)
-	cancel()
+	ctx.release()
 	if err != nil {
 		// Fail without handing out the new ID; it expires unused.
 		s.cookie = false
@@ -755,9 +757,9 @@ func (s *Session) touch(now time.Time) error {
 	if exp.Sub(s.expiry) < interval {
 		return nil
 	}
-	ctx, cancel := s.m.storeContext(s.ctx)
+	ctx := s.m.storeContext(s.ctx)
 	found, err := s.m.store.Touch(ctx, s.id, exp, now)
-	cancel()
+	ctx.release()
 	if err != nil {
 		return fmt.Errorf("%w: touch: %w", ErrStore, err)
 	}

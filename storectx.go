@@ -7,10 +7,9 @@ import (
 )
 
 // storeContext returns the context of one store call: ctx with a deadline
-// StoreTimeout away. The returned function releases it.
-func (m *Manager) storeContext(ctx context.Context) (context.Context, context.CancelFunc) {
-	c := &callContext{parent: ctx, deadline: time.Now().Add(m.cfg.StoreTimeout)}
-	return c, c.release
+// StoreTimeout away. The caller releases it when the call returns.
+func (m *Manager) storeContext(ctx context.Context) *callContext {
+	return &callContext{parent: ctx, deadline: time.Now().Add(m.cfg.StoreTimeout)}
 }
 
 // callContext is a context with a deadline whose timer is created only when

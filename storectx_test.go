@@ -16,7 +16,8 @@ func TestCallContext(t *testing.T) {
 		defer cancelParent()
 
 		// Without Done: Err follows the clock, values pass through.
-		ctx, release := m.storeContext(parent)
+		ctx := m.storeContext(parent)
+		release := ctx.release
 		if d, ok := ctx.Deadline(); !ok || !d.Equal(time.Now().Add(time.Second)) {
 			t.Errorf("Deadline = %v, %v", d, ok)
 		}
@@ -30,7 +31,8 @@ func TestCallContext(t *testing.T) {
 		release()
 
 		// With Done: a real timer closes it at the deadline.
-		ctx, release = m.storeContext(parent)
+		ctx = m.storeContext(parent)
+		release = ctx.release
 		select {
 		case <-ctx.Done():
 			if !errors.Is(ctx.Err(), context.DeadlineExceeded) {
@@ -42,7 +44,8 @@ func TestCallContext(t *testing.T) {
 		release()
 
 		// A derived context is cancelled with it, and by the parent.
-		ctx, release = m.storeContext(parent)
+		ctx = m.storeContext(parent)
+		release = ctx.release
 		child, cancelChild := context.WithCancel(ctx)
 		defer cancelChild()
 		cancelParent()
@@ -57,7 +60,8 @@ func TestCallContext(t *testing.T) {
 		release()
 
 		// Released before Done: Done is closed at once.
-		ctx, release = m.storeContext(context.Background())
+		ctx = m.storeContext(context.Background())
+		release = ctx.release
 		release()
 		select {
 		case <-ctx.Done():
@@ -74,7 +78,8 @@ func TestCallContextDeadlineFollowsParent(t *testing.T) {
 	m := &Manager{cfg: config{Options: Options{StoreTimeout: time.Hour}}}
 	parent, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ctx, release := m.storeContext(parent)
+	ctx := m.storeContext(parent)
+		release := ctx.release
 	defer release()
 	pd, _ := parent.Deadline()
 	if d, _ := ctx.Deadline(); !d.Equal(pd) {

@@ -93,7 +93,8 @@ func idOf(token string) string {
 // malformed value never hides a valid one. Cookies are parsed by hand, for
 // the configured name only, so that requests with many cookies cost no more
 // than a scan.
-func candidates(r *http.Request, name string) (out []string, seen bool) {
+// The result is appended to out, which the caller may preallocate.
+func candidates(out []string, r *http.Request, name string) (_ []string, seen bool) {
 	for _, line := range r.Header["Cookie"] {
 		for len(line) > 0 {
 			var part string

@@ -84,7 +84,7 @@ func TestCandidates(t *testing.T) {
 			for _, h := range tt.headers {
 				r.Header.Add("Cookie", h)
 			}
-			got, seen := candidates(r, "session")
+			got, seen := candidates(nil, r, "session")
 			if tt.name == "capped" {
 				if len(got) != maxCandidates {
 					t.Fatalf("got %d candidates, want the cap %d", len(got), maxCandidates)
@@ -101,7 +101,7 @@ func TestCandidates(t *testing.T) {
 func TestCandidatesAllocs(t *testing.T) {
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.Header.Set("Cookie", "a=1; b=2; c=3")
-	if n := testing.AllocsPerRun(100, func() { candidates(r, "session") }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { candidates(nil, r, "session") }); n != 0 {
 		t.Errorf("candidates without a session cookie allocates %v times, want 0", n)
 	}
 }
@@ -114,7 +114,7 @@ func FuzzCandidates(f *testing.F) {
 	f.Add(";;;=;session==;session")
 	f.Fuzz(func(t *testing.T, header string) {
 		r := &http.Request{Header: http.Header{"Cookie": {header, header}}}
-		got, seen := candidates(r, "session")
+		got, seen := candidates(nil, r, "session")
 		if len(got) > maxCandidates {
 			t.Fatalf("%d candidates exceed the cap", len(got))
 		}
