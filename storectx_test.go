@@ -79,7 +79,7 @@ func TestCallContextDeadlineFollowsParent(t *testing.T) {
 	parent, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	ctx := m.storeContext(parent)
-		release := ctx.release
+	release := ctx.release
 	defer release()
 	pd, _ := parent.Deadline()
 	if d, _ := ctx.Deadline(); !d.Equal(pd) {
