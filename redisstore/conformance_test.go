@@ -6,6 +6,8 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/sessionkit/sessions"
+	"github.com/sessionkit/sessions/cachestore"
+	"github.com/sessionkit/sessions/memstore"
 	"github.com/sessionkit/sessions/sessiontest"
 )
 
@@ -39,5 +41,18 @@ func TestClusterConformance(t *testing.T) {
 	c := clusterClient(t)
 	sessiontest.TestStore(t, func(t *testing.T) sessions.Store {
 		return newStore(t, c, nil)
+	}, nil)
+}
+
+// TestCacheStoreConformance runs the suite on a cachestore with a memstore
+// in front of Redis.
+func TestCacheStoreConformance(t *testing.T) {
+	c := newClient(t)
+	sessiontest.TestStore(t, func(t *testing.T) sessions.Store {
+		cs, err := cachestore.New(new(memstore.Store), newStore(t, c, nil), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs.WithBackCapabilities()
 	}, nil)
 }
