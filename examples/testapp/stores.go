@@ -8,8 +8,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/redis/go-redis/v9"
 	"github.com/sessionkit/sessions"
+	"github.com/sessionkit/sessions/cachestore"
 	"github.com/sessionkit/sessions/memstore"
+	"github.com/sessionkit/sessions/mysqlstore"
+	"github.com/sessionkit/sessions/pgxstore"
+	"github.com/sessionkit/sessions/redisstore"
 	"github.com/sessionkit/sessions/sqlitestore"
 	_ "modernc.org/sqlite" // driver "sqlite"
 )
@@ -28,8 +35,11 @@ type backend struct {
 
 // backends lists the store kinds the app can open.
 var backends = map[string]backend{
-	"memory": {open: openMemory},
-	"sqlite": {open: openSQLite, defaultDSN: "sessions.db", canBack: true},
+	"memory":   {open: openMemory},
+	"sqlite":   {open: openSQLite, defaultDSN: "sessions.db", canBack: true},
+	"postgres": {open: openPostgres, defaultDSN: "postgres://postgres@127.0.0.1:5432/test?sslmode=disable", canBack: true},
+	"mysql":    {open: openMySQL, defaultDSN: "root@tcp(127.0.0.1:3306)/test", canBack: true},
+	"redis":    {open: openRedis, defaultDSN: "redis://127.0.0.1:6379/0", canBack: true},
 }
 
 // kinds lists every kind of the contract, available or not.
@@ -109,11 +119,116 @@ func openSQLite(ctx context.Context, path string, _ *slog.Logger) (sessions.Stor
 	return store, func() { db.Close() }, nil
 }
 
+func openPostgres(ctx context.Context, dsn string, _ *slog.Logger) (sessions.Store, func(), error) {
+	cfg, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("postgres: -dsn: %w", err)}
+	}
+	if cfg.ConnConfig.ConnectTimeout == 0 {
+		cfg.ConnConfig.ConnectTimeout = 10 * time.Second
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("postgres: %w", err)
+	}
+	fail := func(err error) (sessions.Store, func(), error) {
+		pool.Close()
+		return nil, nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		return fail(err)
+	}
+	store, err := pgxstore.New(pool, nil)
+	if err != nil {
+		return fail(err)
+	}
+	if err := store.CreateTable(ctx); err != nil {
+		return fail(err)
+	}
+	return store, pool.Close, nil
+}
+
+func openMySQL(ctx context.Context, dsn string, _ *slog.Logger) (sessions.Store, func(), error) {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("mysql: -dsn: %w", err)}
+	}
+	if cfg.DBName == "" {
+		return nil, nil, usageError{fmt.Errorf("mysql: -dsn %q names no database", dsn)}
+	}
+	cfg.ParseTime = true
+	if cfg.Timeout == 0 {
+		cfg.Timeout = 10 * time.Second
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("mysql: -dsn: %w", err)}
+	}
+	db := sql.OpenDB(conn)
+	fail := func(err error) (sessions.Store, func(), error) {
+		db.Close()
+		return nil, nil, fmt.Errorf("mysql: %w", err)
+	}
+	if err := db.PingContext(ctx); err != nil {
+		return fail(err)
+	}
+	store, err := mysqlstore.New(db, nil)
+	if err != nil {
+		return fail(err)
+	}
+	if err := store.CreateTable(ctx); err != nil {
+		return fail(err)
+	}
+	return store, func() {
+		_ = store.Close()
+		db.Close()
+	}, nil
+}
+
+func openRedis(ctx context.Context, dsn string, _ *slog.Logger) (sessions.Store, func(), error) {
+	opts, err := redis.ParseURL(dsn)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("redis: -dsn: %w", err)}
+	}
+	// Honour the store's per-call deadlines at the socket, so that a
+	// stalled server fails requests in seconds.
+	opts.ContextTimeoutEnabled = true
+	c := redis.NewClient(opts)
+	fail := func(err error) (sessions.Store, func(), error) {
+		c.Close()
+		return nil, nil, fmt.Errorf("redis: %w", err)
+	}
+	if err := c.Ping(ctx).Err(); err != nil {
+		return fail(err)
+	}
+	store, err := redisstore.New(c, nil)
+	if err != nil {
+		return fail(err)
+	}
+	return store, func() { c.Close() }, nil
+}
+
 // openCache opens the back store and puts an in-memory front before it.
 func openCache(ctx context.Context, cfg config, logger *slog.Logger) (sessions.Store, func(), error) {
 	b, ok := backends[cfg.back]
-	if ok && !b.canBack {
+	if !ok || !b.canBack {
 		return nil, nil, usageError{fmt.Errorf("-back %q: want sqlite, postgres, mysql or redis", cfg.back)}
 	}
-	return nil, nil, fmt.Errorf("store \"cache\": not available yet (no such store in this build)")
+	back, closeBack, err := b.open(ctx, dsnOr(cfg.dsn, b.defaultDSN), logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	front, err := memstore.New(nil)
+	if err != nil {
+		closeBack()
+		return nil, nil, err
+	}
+	store, err := cachestore.New(front, back, &cachestore.Options{MaxAge: cfg.cacheAge, Logger: logger})
+	if err != nil {
+		closeBack()
+		return nil, nil, err
+	}
+	// The Manager detects the owner index and the sweeper by type
+	// assertion: expose the back's.
+	return store.WithBackCapabilities(), closeBack, nil
 }
