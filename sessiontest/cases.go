@@ -98,6 +98,7 @@ func suite() []group {
 			{"RemovesOnlyExpired", sweepRemovesOnlyExpired},
 			{"EmptyStore", sweepEmpty},
 			{"ManyRecords", sweepMany},
+			{"RacingReplacements", sweepRacingReplacements},
 			{"Context", sweepContext},
 		}},
 		{name: "OwnerIndex", needs: capOwnerIndex, cases: []testCase{
@@ -243,6 +244,9 @@ func updateExpired(h *harness) {
 	id, exp := h.newID(), h.at(short)
 	h.mustCreate(id, []byte("old"), exp, "")
 	h.setNow(h.expiredAt(exp))
+	if updated, found := h.update(id, 99, []byte("resurrected"), h.now().Add(long), ""); updated || found {
+		h.t.Errorf(`Update: an expired record counts as absent, so Update with a differing version must still report "gone" (updated=false, found=false), not "changed" (store.go: "found == true: the record is live but its version differs"); got updated=%v, found=%v`, updated, found)
+	}
 	if updated, found := h.update(id, 1, []byte("resurrected"), h.now().Add(long), ""); updated || found {
 		h.t.Errorf(`Update: an expired record counts as absent, so Update must report "gone": updated=false, found=false and write nothing (store.go: "there is no live record (\"gone\"); nothing was written and no record is created"); got updated=%v, found=%v`, updated, found)
 	}
@@ -990,6 +994,47 @@ func sweepMany(h *harness) {
 	}
 	for _, id := range ids[expiredN:] {
 		h.wantRecord("ExpiredDeleter: DeleteExpired must remove nothing that is live at now", id, []byte("x"), 1, h.at(long))
+	}
+}
+
+func sweepRacingReplacements(h *harness) {
+	// Creates that replace expired records race with DeleteExpired; a sweep
+	// that selects expired ids and then deletes them by id alone deletes
+	// the new, live records.
+	const n, creators = 100, 4
+	ed := h.st.(sessions.ExpiredDeleter)
+	for round := range rounds {
+		soon := h.now().Add(short)
+		ids := make([]string, n)
+		for i := range ids {
+			ids[i] = h.newID()
+			h.mustCreate(ids[i], []byte("old"), soon, "")
+		}
+		h.setNow(h.expiredAt(soon))
+		exp := h.now().Add(long)
+		created := make([]bool, n) // each element written by one goroutine
+		goroutines(creators+1, func(g int) {
+			if g == creators {
+				if _, err := ed.DeleteExpired(h.ctx, h.now()); err != nil {
+					h.t.Errorf("DeleteExpired at now %s returned error %v (%s)", h.fmt(h.now()), err, errNote)
+				}
+				return
+			}
+			for i := g; i < n; i += creators {
+				ok, err := h.st.Create(h.ctx, ids[i], []byte("new"), exp, "", h.now())
+				if err != nil {
+					h.t.Errorf("Create(id %s) at now %s returned error %v (%s)", shortID(ids[i]), h.fmt(h.now()), err, errNote)
+					return
+				}
+				created[i] = ok
+			}
+		})
+		for i, id := range ids {
+			if !created[i] {
+				h.t.Fatalf("Create: an expired record counts as absent, so Create of its id must report created=true, also while DeleteExpired runs; got false for id %s", shortID(id))
+			}
+			h.wantRecord(fmt.Sprintf(`ExpiredDeleter: DeleteExpired racing with Creates that replace expired records must not delete the new, live records (sessions.ExpiredDeleter: "removes nothing that is live at now"; round %d)`, round), id, []byte("new"), 1, exp)
+		}
 	}
 }
 

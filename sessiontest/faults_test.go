@@ -55,6 +55,8 @@ const (
 	faultCaseInsensitiveOwner
 	faultSweepsLive
 	faultSweepOneBatch
+	faultSweepTwoSteps
+	faultUpdateChecksVersionFirst
 	faultHangs
 )
 
@@ -187,6 +189,9 @@ func (s *refStore) Update(ctx context.Context, id string, version int64, data []
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	r := s.recs[id]
+	if r != nil && r.version != version && s.has(faultUpdateChecksVersionFirst) {
+		return false, true, nil
+	}
 	if !s.live(r, now) {
 		if s.has(faultUpsertOnUpdate) {
 			s.recs[id] = &refRecord{s.in(data), version + 1, s.exp(expiry), owner}
@@ -257,6 +262,25 @@ func (s *refStore) DeleteExpired(ctx context.Context, now time.Time) (int, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := 0
+	if s.has(faultSweepTwoSteps) {
+		// Select, then delete by id alone, as two statements.
+		var ids []string
+		for id, r := range s.recs {
+			if !s.live(r, now) {
+				ids = append(ids, id)
+			}
+		}
+		s.mu.Unlock()
+		runtime.Gosched()
+		s.mu.Lock()
+		for _, id := range ids {
+			if s.recs[id] != nil {
+				delete(s.recs, id)
+				n++
+			}
+		}
+		return n, nil
+	}
 	for id, r := range s.recs {
 		if s.has(faultSweepOneBatch) && n == 1000 {
 			break
@@ -430,6 +454,8 @@ func TestSuiteCatchesFaults(t *testing.T) {
 		{"DeleteOwnerCountsExpired", faultDeleteOwnerCountsExpired, []string{"OwnerIndex/ExpiredNotListed"}, "were live at now"},
 		{"CaseInsensitiveOwner", faultCaseInsensitiveOwner, []string{"OwnerIndex/OpaqueOwnerText"}, "opaque text"},
 		{"SweepsLive", faultSweepsLive, []string{"ExpiredDeleter/RemovesOnlyExpired"}, "nothing that is live"},
+		{"SweepTwoSteps", faultSweepTwoSteps, []string{"ExpiredDeleter/RacingReplacements"}, "must not delete the new, live records"},
+		{"UpdateChecksVersionFirst", faultUpdateChecksVersionFirst, []string{"Update/ExpiredID"}, "not \"changed\""},
 		{"SweepOneBatch", faultSweepOneBatch, []string{"ExpiredDeleter/ManyRecords"}, "in as many batches as it needs"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
