@@ -37,14 +37,34 @@
 // still keep a table or key prefix per subtest (derived from t.Name()) to
 // clean up after itself.
 //
+// # Strict readings
+//
+// Where the contract leaves room, the suite takes the strictest reasonable
+// reading, and its failure messages say so:
+//
+//   - Create of an id whose record has expired must store the new record and
+//     report created=true: created=false is only for a live record.
+//   - Update of an expired record reports "gone" (false, false) whatever the
+//     version; "changed" is only for a live record.
+//   - Update writes whatever expiry it is given, even one before now (the
+//     record is then expired at once) or before the current one; Touch of a
+//     live record reports found=true even when it leaves the expiry as it is.
+//   - Load of empty data returns an empty, non-nil slice.
+//   - An error returned because the context is done satisfies
+//     errors.Is(err, ctx.Err()), so that callers can tell a cancelled
+//     request from a store failure. A driver's own error must be wrapped so.
+//   - Owners are compared as exact strings: owners differing only in case,
+//     trailing spaces or characters that are special in LIKE or glob
+//     patterns are distinct. DeleteOwner("") deletes nothing.
+//
 // # Limits
 //
 // Like x/net/nettest, the suite can miss bugs (concurrency bugs especially,
-// which show up only under some schedules) but it reports no false failures:
-// each failure quotes the clause of the contract it checks. A case that
-// blocks for more than a minute fails, and the suite then cancels the context
-// it passes to every store call, which releases a store that honours its
-// context.
+// which show up only under some schedules); it aims to report no failure
+// that is not a breach of the contract as read above, and each failure
+// quotes the clause it checks. A case that blocks for more than a minute
+// fails, and the suite then cancels the context it passes to every store
+// call, which releases a store that honours its context.
 package sessiontest
 
 import (
