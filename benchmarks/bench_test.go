@@ -1,0 +1,114 @@
+package benchmarks
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"testing"
+)
+
+// stores is the order of the store axis; "none" holds the baseline.
+var stores = []string{"none", "memory", "redis", "postgres", "mysql", "cookie", "filesystem"}
+
+// BenchmarkSessions runs every workload on every library and store:
+//
+//	BenchmarkSessions/store=S/work=W/lib=L
+//
+// Requests are served in process through ServeHTTP; the request template
+// is built, and the first response checked, before the timer starts.
+// run.sh selects one library per invocation to interleave them.
+func BenchmarkSessions(b *testing.B) {
+	for _, store := range stores {
+		b.Run("store="+store, func(b *testing.B) {
+			for _, wl := range workloads {
+				b.Run("work="+wl.name, func(b *testing.B) {
+					for _, c := range contestants {
+						if c.store != store || !wl.runs(c) {
+							continue
+						}
+						benchContestant(b, c, wl)
+					}
+				})
+			}
+		})
+	}
+}
+
+// benchContestant runs one leaf benchmark. Its lib is opened once and
+// closed when the workload's benchmarks end (b.RunParallel calls the leaf
+// several times).
+func benchContestant(parent *testing.B, c contestant, wl workload) {
+	var (
+		l       lib
+		openErr error
+		once    sync.Once
+	)
+	parent.Cleanup(func() {
+		if l != nil {
+			if err := l.close(); err != nil {
+				parent.Errorf("close %s/%s: %v", c.store, c.lib, err)
+			}
+		}
+	})
+	parent.Run("lib="+c.lib, func(b *testing.B) {
+		if c.service != "" {
+			requireService(b, c.service)
+		}
+		once.Do(func() { l, openErr = c.open(c.lib + "_" + wl.name) })
+		if openErr != nil {
+			b.Fatalf("open %s/%s: %v", c.store, c.lib, openErr)
+		}
+		if wl.parallel {
+			benchParallel(b, c, l)
+			return
+		}
+		st, err := newStage(c, l, wl)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := st.first(); err != nil {
+			b.Fatalf("first response: %v", err)
+		}
+		h, req := st.h, st.req
+		n, bad := 0, 0
+		b.ReportAllocs()
+		for b.Loop() {
+			w := httptest.NewRecorder()
+			rr := *req
+			h.ServeHTTP(w, &rr)
+			if w.Code != http.StatusOK {
+				bad++
+			}
+			n++
+		}
+		b.StopTimer()
+		if bad > 0 {
+			b.Fatalf("%d of %d responses were not 200", bad, n)
+		}
+		if st.after != nil {
+			if err := st.after(n); err != nil {
+				b.Fatalf("after %d requests: %v", n, err)
+			}
+		}
+	})
+}
+
+func benchParallel(b *testing.B, c contestant, l lib) {
+	var (
+		mu   sync.Mutex
+		errs []error
+	)
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		if err := parallelWorker(c, l, pb.Next); err != nil {
+			mu.Lock()
+			errs = append(errs, err)
+			mu.Unlock()
+		}
+	})
+	b.StopTimer()
+	if len(errs) > 0 {
+		b.Fatal(errs[0])
+	}
+}
