@@ -55,17 +55,18 @@ import (
 // through the boolean returns, never errors. An error means the store could
 // not answer (network, database, cancelled context); the Manager never takes
 // an error for "no session". Every method honours ctx: when it is cancelled or
-// its deadline passes, the method returns promptly with an error wrapping
-// ctx.Err() or the driver's equivalent.
+// its deadline passes, the method returns promptly, without applying the
+// operation, an error err for which errors.Is(err, ctx.Err()) holds.
 type Store interface {
 	// Create stores a new record with version 1 if no live record has the id
-	// (an expired record counts as absent and may be replaced). It reports
+	// (an expired record counts as absent and is replaced). It reports
 	// created == false, with a nil error, when a live record already has the
 	// id; it never overwrites one. owner is "" for none.
 	Create(ctx context.Context, id string, data []byte, expiry time.Time, owner string, now time.Time) (created bool, err error)
 
 	// Load returns the live record with the id. found is false, with a nil
-	// error, when no record has the id or it has expired at now.
+	// error, when no record has the id or it has expired at now. Data written
+	// empty is returned empty and non-nil.
 	Load(ctx context.Context, id string, now time.Time) (data []byte, version int64, expiry time.Time, found bool, err error)
 
 	// Update replaces the data, expiry and owner of the record with the id,
@@ -74,14 +75,17 @@ type Store interface {
 	//   - updated == true: the record was written (found is true);
 	//   - updated == false, found == true: the record is live but its version
 	//     differs ("changed meanwhile"); nothing was written;
-	//   - updated == false, found == false: there is no live record ("gone");
-	//     nothing was written and no record is created.
+	//   - updated == false, found == false: there is no live record ("gone"),
+	//     whatever the version; nothing was written and no record is created.
+	// The expiry given is stored as is, even if it is earlier than the
+	// current one.
 	Update(ctx context.Context, id string, version int64, data []byte, expiry time.Time, owner string, now time.Time) (updated, found bool, err error)
 
 	// Touch moves the expiry of the live record with the id to expiry if that
 	// is later than its current expiry; it never moves an expiry earlier and
 	// never changes the data, version or owner. It never creates a record:
-	// found is false when there is no live record at now.
+	// found is false when there is no live record at now, and true for a live
+	// one even if its expiry was already later.
 	Touch(ctx context.Context, id string, expiry time.Time, now time.Time) (found bool, err error)
 
 	// Delete removes the record with the id. Deleting an absent record is not
@@ -102,8 +106,8 @@ type ExpiredDeleter interface {
 // OwnerIndex is an optional [Store] capability: finding and removing every
 // session of one owner (usually a user ID), for "log out everywhere" and for
 // listing a user's devices. The owner is the one given to the latest
-// successful Create or Update of each record; the empty owner is never
-// indexed.
+// successful Create or Update of each record, compared as exact strings;
+// the empty owner is never indexed.
 type OwnerIndex interface {
 	// ListOwner returns the ids of the records owned by owner that are live at
 	// now, in no particular order. An unknown or empty owner yields an empty
