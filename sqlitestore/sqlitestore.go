@@ -35,12 +35,31 @@
 // lock through the busy timeout. Update adds a read-only query only on its
 // failure path, to tell "changed" from "gone".
 //
+// Within one process a Store also queues its own writing statements in Go,
+// one at a time, in arrival order, each wait bounded by its context. SQLite's
+// busy handler polls by sleeping (for up to 100 ms between tries), so under
+// sustained load a writer left to it can wait far longer than the lock is
+// held and, after busy_timeout, fail; queued in Go it gets the lock the
+// moment the previous write ends. busy_timeout still covers writes from
+// elsewhere: other processes, other code sharing the *sql.DB, WAL
+// checkpoints.
+//
 // With those settings a pool of several connections is fine: reads run in
-// parallel and writes queue on the lock. Calling db.SetMaxOpenConns(1)
-// serialises everything in Go instead, which also avoids SQLITE_BUSY but
-// makes every read wait behind every write; it is required for an in-memory
-// database (":memory:"), where each connection would otherwise see its own
-// empty database.
+// parallel with each other and with the one write. Calling
+// db.SetMaxOpenConns(1) also avoids SQLITE_BUSY, but makes every read wait
+// behind every write; it is required for an in-memory database
+// (":memory:"), where each connection would otherwise see its own empty
+// database.
+//
+// # Contexts
+//
+// Every method passes its context to database/sql, and a write waiting in
+// the Store's queue gives up as soon as its context ends. One wait escapes
+// the context: a statement that SQLite's busy handler holds back, because a
+// lock is held outside this Store, notices the cancellation only when
+// busy_timeout runs out (it then fails with the context's error). Keep
+// busy_timeout no longer than the Manager's store timeout (5 s by default),
+// as the recommended 5000 ms does.
 //
 // # Time
 //
@@ -136,6 +155,10 @@ type Store struct {
 	table string
 	batch int
 
+	// writes is a one-slot semaphore that queues this Store's writing
+	// statements in Go (see lockWrites).
+	writes chan struct{}
+
 	ddl          string
 	createSQL    string
 	loadSQL      string
@@ -174,10 +197,11 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 
 	t := `"` + o.Table + `"`
 	s := &Store{
-		db:    db,
-		table: o.Table,
-		batch: o.SweepBatch,
-		ddl:   schema(o.Table),
+		db:     db,
+		table:  o.Table,
+		batch:  o.SweepBatch,
+		writes: make(chan struct{}, 1),
+		ddl:    schema(o.Table),
 		// An expired row with the same id is replaced; a live one is left
 		// alone and the statement changes no row.
 		createSQL: `INSERT INTO ` + t + ` (id, data, version, expiry, owner) VALUES (?, ?, 1, ?, ?)
@@ -287,6 +311,37 @@ func nonNil(b []byte) []byte {
 	return b
 }
 
+// lockWrites waits until no other write of this Store is running, or until
+// ctx ends. SQLite runs one write at a time anyway; queueing them here
+// rather than in SQLite's busy handler, which polls by sleeping for up to
+// 100 ms, hands the lock over as soon as it is free. Writes from other
+// Stores or processes still meet through busy_timeout. Call unlockWrites
+// after the statement.
+func (s *Store) lockWrites(ctx context.Context) error {
+	select {
+	case s.writes <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (s *Store) unlockWrites() { <-s.writes }
+
+// exec runs one writing statement under lockWrites and returns the number
+// of rows it changed.
+func (s *Store) exec(ctx context.Context, query string, args ...any) (int64, error) {
+	if err := s.lockWrites(ctx); err != nil {
+		return 0, err
+	}
+	defer s.unlockWrites()
+	res, err := s.db.ExecContext(ctx, query, args...)
+	if err != nil {
+		return 0, err
+	}
+	return res.RowsAffected()
+}
+
 func wrap(op string, err error) error {
 	return fmt.Errorf("sqlitestore: %s: %w", op, err)
 }
@@ -300,11 +355,7 @@ func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.
 	if !ok {
 		return false, wrap("create", ErrInvalidID)
 	}
-	res, err := s.db.ExecContext(ctx, s.createSQL, key, nonNil(data), ms(expiry), nullOwner(owner), ms(now))
-	if err != nil {
-		return false, wrap("create", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := s.exec(ctx, s.createSQL, key, nonNil(data), ms(expiry), nullOwner(owner), ms(now))
 	if err != nil {
 		return false, wrap("create", err)
 	}
@@ -348,11 +399,7 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 		}
 		return false, false, nil
 	}
-	res, err := s.db.ExecContext(ctx, s.updateSQL, nonNil(data), ms(expiry), nullOwner(owner), key, version, ms(now))
-	if err != nil {
-		return false, false, wrap("update", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := s.exec(ctx, s.updateSQL, nonNil(data), ms(expiry), nullOwner(owner), key, version, ms(now))
 	if err != nil {
 		return false, false, wrap("update", err)
 	}
@@ -380,11 +427,7 @@ func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time
 		}
 		return false, nil
 	}
-	res, err := s.db.ExecContext(ctx, s.touchSQL, ms(expiry), key, ms(now))
-	if err != nil {
-		return false, wrap("touch", err)
-	}
-	n, err := res.RowsAffected()
+	n, err := s.exec(ctx, s.touchSQL, ms(expiry), key, ms(now))
 	if err != nil {
 		return false, wrap("touch", err)
 	}
@@ -401,7 +444,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		}
 		return nil
 	}
-	if _, err := s.db.ExecContext(ctx, s.deleteSQL, key); err != nil {
+	if _, err := s.exec(ctx, s.deleteSQL, key); err != nil {
 		return wrap("delete", err)
 	}
 	return nil
@@ -418,11 +461,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, wrap("delete expired", err)
 		}
-		res, err := s.db.ExecContext(ctx, s.sweepSQL, cutoff, s.batch)
-		if err != nil {
-			return total, wrap("delete expired", err)
-		}
-		n, err := res.RowsAffected()
+		n, err := s.exec(ctx, s.sweepSQL, cutoff, s.batch)
 		if err != nil {
 			return total, wrap("delete expired", err)
 		}
@@ -471,6 +510,10 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (i
 		}
 		return 0, nil
 	}
+	if err := s.lockWrites(ctx); err != nil {
+		return 0, wrap("delete owner", err)
+	}
+	defer s.unlockWrites() // after rows.Close, deferred below
 	rows, err := s.db.QueryContext(ctx, s.delOwnerSQL, owner)
 	if err != nil {
 		return 0, wrap("delete owner", err)
