@@ -32,26 +32,33 @@ type privateRedis struct {
 	dir  string
 	cmd  *exec.Cmd
 	bin  string
+	args []string // extra redis-server arguments
 }
 
 // startPrivateRedis starts redis-server with an append-only file synced on
 // every write, so that a killed server restarts with its data.
-func startPrivateRedis(t *testing.T) *privateRedis {
+func startPrivateRedis(t *testing.T, args ...string) *privateRedis {
 	t.Helper()
 	bin, err := exec.LookPath("redis-server")
 	if err != nil {
 		unavailable(t, "redis-server not installed: %v", err)
 	}
+	addr := freeAddr(t)
+	r := &privateRedis{t: t, addr: addr, dir: t.TempDir(), bin: bin, args: args}
+	r.start()
+	t.Cleanup(r.stop)
+	return r
+}
+
+// freeAddr returns a loopback address with a port that was free a moment ago.
+func freeAddr(t *testing.T) string {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	addr := l.Addr().String()
-	l.Close()
-	r := &privateRedis{t: t, addr: addr, dir: t.TempDir(), bin: bin}
-	r.start()
-	t.Cleanup(r.stop)
-	return r
+	defer l.Close()
+	return l.Addr().String()
 }
 
 func (r *privateRedis) start() {
@@ -60,6 +67,7 @@ func (r *privateRedis) start() {
 	r.cmd = exec.Command(r.bin, "--port", port, "--bind", "127.0.0.1", "--dir", r.dir,
 		"--save", "", "--appendonly", "yes", "--appendfsync", "always",
 		"--logfile", filepath.Join(r.dir, "redis.log"))
+	r.cmd.Args = append(r.cmd.Args, r.args...)
 	if err := r.cmd.Start(); err != nil {
 		r.t.Fatalf("start redis-server: %v", err)
 	}
