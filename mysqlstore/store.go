@@ -68,6 +68,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -208,7 +209,11 @@ ON DUPLICATE KEY UPDATE
 	owner   = IF(expiry <= ?, VALUES(owner), owner),
 	expiry  = IF(LAST_INSERT_ID(IF(expiry <= ?, 1, 2)) = 1, VALUES(expiry), expiry)`),
 
-		load: newLazyStmt("SELECT data, version, expiry FROM " + t + " WHERE id = ? AND expiry > ?"),
+		// Statements that find a row by id force the primary key: on
+		// small tables MariaDB may otherwise range-scan expiry_idx for
+		// "expiry > ?", locking expiry_idx before the row, which
+		// deadlocks against a DELETE that locks the row first.
+		load: newLazyStmt("SELECT data, version, expiry FROM " + t + " FORCE INDEX (PRIMARY) WHERE id = ? AND expiry > ?"),
 
 		// Compare-and-set on the version, in one statement that also
 		// tells "changed" from "gone": the WHERE matches the live row
@@ -219,7 +224,7 @@ ON DUPLICATE KEY UPDATE
 		// under both assignment orders (see create). InnoDB locks the row
 		// for the statement, so two updates of one version cannot both
 		// win.
-		update: newLazyStmt("UPDATE " + t + ` SET
+		update: newLazyStmt("UPDATE " + t + ` FORCE INDEX (PRIMARY) SET
 	data    = IF(version = ?, ?, data),
 	expiry  = IF(version = ?, ?, expiry),
 	owner   = IF(version = ?, NULLIF(?, ''), owner),
@@ -231,7 +236,7 @@ WHERE id = ? AND expiry > ?`),
 		// "found" comes from LAST_INSERT_ID(1), evaluated only for a
 		// matched (live) row. Its argument reads the row, so the
 		// optimizer cannot evaluate it as a constant.
-		touch: newLazyStmt("UPDATE " + t + ` SET
+		touch: newLazyStmt("UPDATE " + t + ` FORCE INDEX (PRIMARY) SET
 	expiry = IF(LAST_INSERT_ID(expiry > ?) = 1, GREATEST(expiry, ?), expiry)
 WHERE id = ? AND expiry > ?`),
 
@@ -240,14 +245,15 @@ WHERE id = ? AND expiry > ?`),
 		// One bounded batch over the expiry index.
 		sweep: newLazyStmt("DELETE FROM " + t + " WHERE expiry <= ? ORDER BY expiry LIMIT ?"),
 
-		listOwner: newLazyStmt("SELECT id FROM " + t + " WHERE owner = ? AND expiry > ?"),
+		listOwner: newLazyStmt("SELECT id FROM " + t + " FORCE INDEX (owner_idx) WHERE owner = ? AND expiry > ?"),
 
 		// MySQL's DELETE cannot return the rows it removed, so
 		// DeleteOwner runs two statements over the (owner, expiry) index:
 		// the live rows (counted), then the expired rest. See
-		// Store.DeleteOwner.
-		deleteOwner:  newLazyStmt("DELETE FROM " + t + " WHERE owner = ? AND expiry > ?"),
-		purgeExpired: newLazyStmt("DELETE FROM " + t + " WHERE owner = ? AND expiry <= ?"),
+		// Store.DeleteOwner. The multiple-table form of DELETE is the one
+		// that accepts an index hint.
+		deleteOwner:  newLazyStmt("DELETE s FROM " + t + " AS s FORCE INDEX (owner_idx) WHERE s.owner = ? AND s.expiry > ?"),
+		purgeExpired: newLazyStmt("DELETE s FROM " + t + " AS s FORCE INDEX (owner_idx) WHERE s.owner = ? AND s.expiry <= ?"),
 	}, nil
 }
 
@@ -526,12 +532,37 @@ func (l *lazyStmt) get(ctx context.Context, db *sql.DB) (*sql.Stmt, error) {
 	return st, nil
 }
 
+// exec runs the statement, re-running it if InnoDB chose it as a deadlock
+// victim. Every statement of the store runs on its own (autocommit), so a
+// victim has been rolled back entirely and re-running it is safe. Lookups
+// by id lock the primary key first and cannot deadlock with each other, but
+// statements that reach rows through a secondary index (DeleteOwner,
+// DeleteExpired) lock in the opposite order to an Update of the same row.
 func (l *lazyStmt) exec(ctx context.Context, db *sql.DB, args ...any) (sql.Result, error) {
 	st, err := l.get(ctx, db)
 	if err != nil {
 		return nil, err
 	}
-	return st.ExecContext(ctx, args...)
+	for attempt := 1; ; attempt++ {
+		res, err := st.ExecContext(ctx, args...)
+		if err == nil || attempt == deadlockAttempts || !isDeadlock(err) || ctx.Err() != nil {
+			return res, err
+		}
+	}
+}
+
+// deadlockAttempts bounds how often exec runs a statement that keeps being
+// chosen as a deadlock victim.
+const deadlockAttempts = 3
+
+// isDeadlock reports whether err is the server's ER_LOCK_DEADLOCK (1213).
+// The store does not import a driver, so it recognises the error by its
+// text: github.com/go-sql-driver/mysql formats it as "Error 1213 (40001):
+// ...", and the server's message is "Deadlock found when trying to get
+// lock" unless lc_messages translates it.
+func isDeadlock(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "Error 1213") || strings.Contains(msg, "Deadlock found when trying to get lock")
 }
 
 func (l *lazyStmt) close() error {

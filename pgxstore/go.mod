@@ -2,7 +2,10 @@ module github.com/sessionkit/sessions/pgxstore
 
 go 1.25.0
 
-require github.com/jackc/pgx/v5 v5.12.0
+require (
+	github.com/jackc/pgx/v5 v5.12.0
+	github.com/sessionkit/sessions v0.0.0-00010101000000-000000000000
+)
 
 require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect

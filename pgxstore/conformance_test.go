@@ -1,0 +1,27 @@
+package pgxstore_test
+
+import (
+	"testing"
+
+	"github.com/sessionkit/sessions"
+	"github.com/sessionkit/sessions/pgxstore"
+	"github.com/sessionkit/sessions/sessiontest"
+)
+
+var (
+	_ sessions.Store          = (*pgxstore.Store)(nil)
+	_ sessions.ExpiredDeleter = (*pgxstore.Store)(nil)
+	_ sessions.OwnerIndex     = (*pgxstore.Store)(nil)
+)
+
+// TestConformance runs the sessiontest suite, each case on a table in a
+// schema of its own. Expiries are exact to the millisecond, so Precision
+// stays zero.
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	testPool(t) // skip the whole suite at once when PostgreSQL is unreachable
+	sessiontest.TestStore(t, func(t *testing.T) sessions.Store {
+		s, _, _ := newStore(t, nil)
+		return s
+	}, nil)
+}
