@@ -42,6 +42,13 @@
 // MariaDB's SIMULTANEOUS_ASSIGNMENT). Statements are prepared once per
 // connection through database/sql and reused; [Store.Close] releases them.
 //
+// Statements that look a record up by id force the primary key (FORCE
+// INDEX), so they lock the row before any secondary index entry. A
+// statement that InnoDB nevertheless rolls back as a deadlock victim (error
+// 1213, possible between DeleteOwner or DeleteExpired and an Update of the
+// same row) is re-run, up to three times: every statement runs on its own,
+// so re-running it is safe.
+//
 // A side effect: the store's statements set the connection's
 // LAST_INSERT_ID() value. Code that shares the *sql.DB cannot rely on that
 // value across statements anyway (each statement may run on another pooled
