@@ -1,8 +1,8 @@
 package benchmarks
 
 import (
+	"context"
 	"net/http"
-	"net/http/httptest"
 	"sync"
 	"testing"
 )
@@ -70,13 +70,12 @@ func benchContestant(parent *testing.B, c contestant, wl workload) {
 			b.Fatalf("first response: %v", err)
 		}
 		h, req := st.h, st.req
+		conn, closeConn := context.WithCancel(context.Background())
+		defer closeConn()
 		n, bad := 0, 0
 		b.ReportAllocs()
 		for b.Loop() {
-			w := httptest.NewRecorder()
-			rr := *req
-			h.ServeHTTP(w, &rr)
-			if w.Code != http.StatusOK {
+			if serve(conn, h, req).Code != http.StatusOK {
 				bad++
 			}
 			n++

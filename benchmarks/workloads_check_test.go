@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"context"
 	"net/http"
 	"testing"
 )
@@ -46,7 +47,7 @@ func TestWorkloads(t *testing.T) {
 						t.Fatalf("first response: %v", err)
 					}
 					for i := range requests {
-						if w := serve(st.h, st.req); w.Code != http.StatusOK {
+						if w := serve(context.Background(), st.h, st.req); w.Code != http.StatusOK {
 							t.Fatalf("request %d: status %d %q", i+2, w.Code, w.Body)
 						}
 					}

@@ -1,6 +1,7 @@
 package benchmarks
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -120,7 +121,7 @@ func newStage(c contestant, l lib, wl workload) (*stage, error) {
 		if l.serverSide() {
 			rd := l.middleware(readHandler(l))
 			st.after = func(n int) error {
-				return check(serve(rd, st.req), strconv.Itoa(2+n), l.cookieName(), noCookie)
+				return check(serve(context.Background(), rd, st.req), strconv.Itoa(2+n), l.cookieName(), noCookie)
 			}
 		}
 	case wl.name == "create":
@@ -133,16 +134,20 @@ func newStage(c contestant, l lib, wl workload) (*stage, error) {
 
 // first serves and checks the first request.
 func (st *stage) first() error {
-	return check(serve(st.h, st.req), st.wantBody, st.l.cookieName(), st.wantCookie)
+	return check(serve(context.Background(), st.h, st.req), st.wantBody, st.l.cookieName(), st.wantCookie)
 }
 
-// serve serves a shallow copy of the template r (a server hands every
-// request its own *http.Request, and gorilla/sessions writes to it) into a
-// fresh recorder.
-func serve(h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+// serve serves the template r into a fresh recorder the way net/http's
+// server would: as a request of its own (a shallow copy: gorilla/sessions
+// writes to it) whose context is a child of the connection's context conn,
+// canceled when the handler returns. Stores see that context, and some
+// (pgx) watch a cancelable context with a goroutine per query, so the
+// floor and the libraries pay for it as they would in production.
+func serve(conn context.Context, h http.Handler, r *http.Request) *httptest.ResponseRecorder {
+	ctx, cancel := context.WithCancel(conn)
 	w := httptest.NewRecorder()
-	rr := *r
-	h.ServeHTTP(w, &rr)
+	h.ServeHTTP(w, r.WithContext(ctx))
+	cancel()
 	return w
 }
 
@@ -180,7 +185,7 @@ func sessionCookie(resp *http.Response, name string) *http.Cookie {
 
 // seed creates a session holding n = 1 and returns its cookie.
 func seed(l lib) (*http.Cookie, error) {
-	w := serve(l.middleware(incrHandler(l, 0)), httptest.NewRequest(http.MethodGet, "/", nil))
+	w := serve(context.Background(), l.middleware(incrHandler(l, 0)), httptest.NewRequest(http.MethodGet, "/", nil))
 	if err := check(w, "1", l.cookieName(), setsCookie); err != nil {
 		return nil, fmt.Errorf("seed: %w", err)
 	}
@@ -204,9 +209,11 @@ func parallelWorker(c contestant, l lib, next func() bool) error {
 		}
 		r.AddCookie(cookie)
 	}
+	conn, closeConn := context.WithCancel(context.Background())
+	defer closeConn()
 	n, bad := 0, 0
 	for next() {
-		if serve(h, r).Code != http.StatusOK {
+		if serve(conn, h, r).Code != http.StatusOK {
 			bad++
 		}
 		n++
@@ -217,5 +224,5 @@ func parallelWorker(c contestant, l lib, next func() bool) error {
 	if c.lib == "baseline" || !l.serverSide() {
 		return nil
 	}
-	return check(serve(l.middleware(readHandler(l)), r), strconv.Itoa(1+n), l.cookieName(), noCookie)
+	return check(serve(conn, l.middleware(readHandler(l)), r), strconv.Itoa(1+n), l.cookieName(), noCookie)
 }

@@ -1,0 +1,87 @@
+#!/usr/bin/env bash
+# Runs the sessionkit benchmarks against the peers, interleaved: ROUNDS
+# rounds, each running every library once (one library per process, in an
+# order that rotates every round), so that drift of a shared machine hits
+# every library alike. Then runs the lost-update probe, and writes into OUT:
+#
+#   bench.txt      raw go test -bench output, every round
+#   benchstat.txt  benchstat, one column per library
+#   probe.tsv      lost-update counts; probe.log its verbose output
+#   summary.md     medians, ratios and the issue-6 targets (cmd/summarize)
+#   env.txt        date, machine, load, Go and library versions
+#
+# With PROFILE=1 it also profiles sessionkit's memory-store workloads
+# (cpu.pprof, mem.pprof and their pprof -top listings).
+#
+# Knobs (environment): ROUNDS (default 10), BENCHTIME (200ms),
+# PROBE_ROUNDS (5), LIBS ("baseline sessionkit scs gorilla floor"),
+# OUT (results/latest). Redis, PostgreSQL and MariaDB are used at their
+# default local addresses (SESSIONS_REDIS_URL, SESSIONS_POSTGRES_DSN,
+# SESSIONS_MYSQL_DSN override); benchmarks of an unreachable one are
+# skipped unless SESSIONS_REQUIRE_SERVICES=1.
+set -euo pipefail
+cd "$(dirname "$0")"
+export GOWORK=off
+
+ROUNDS=${ROUNDS:-10}
+BENCHTIME=${BENCHTIME:-200ms}
+PROBE_ROUNDS=${PROBE_ROUNDS:-5}
+LIBS=(${LIBS:-baseline sessionkit scs gorilla floor})
+OUT=${OUT:-results/latest}
+BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
+
+mkdir -p "$OUT"
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+bin=$tmp/bench.test
+go test -c -o "$bin" .
+
+{
+	echo "date: $(date -u '+%Y-%m-%d %H:%M UTC')"
+	echo "machine: $(uname -srm), $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | sed 's/^ //')"
+	echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+	echo "go: $(go version | cut -d' ' -f3-)"
+	echo "rounds: $ROUNDS x benchtime $BENCHTIME; probe rounds: $PROBE_ROUNDS"
+	go list -m github.com/alexedwards/scs/v2 github.com/alexedwards/scs/redisstore \
+		github.com/alexedwards/scs/postgresstore github.com/gorilla/sessions \
+		github.com/gomodule/redigo github.com/redis/go-redis/v9 github.com/jackc/pgx/v5 \
+		github.com/go-sql-driver/mysql | sed 's/^/module: /'
+	echo "sessionkit: $(git -C .. rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C .. diff --quiet HEAD -- . ':!benchmarks' 2>/dev/null || echo ' (with uncommitted changes)')"
+} >"$OUT/env.txt"
+
+: >"$OUT/bench.txt"
+start=$SECONDS
+n=${#LIBS[@]}
+for ((round = 0; round < ROUNDS; round++)); do
+	for ((i = 0; i < n; i++)); do
+		lib=${LIBS[(i + round) % n]}
+		"$bin" -test.run '^$' -test.bench "^BenchmarkSessions\$/././^lib=$lib\$" \
+			-test.benchtime "$BENCHTIME" -test.count 1 >"$tmp/out.txt" 2>&1 || {
+			cat "$tmp/out.txt" >&2
+			echo "run.sh: benchmarks of $lib failed" >&2
+			exit 1
+		}
+		cat "$tmp/out.txt" >>"$OUT/bench.txt"
+	done
+	echo "round $((round + 1))/$ROUNDS done after $((SECONDS - start))s" >&2
+done
+
+"$bin" -test.run '^TestLostUpdates$' -test.v -probe.rounds "$PROBE_ROUNDS" \
+	-probe.out "$OUT/probe.tsv" >"$OUT/probe.log" 2>&1 || {
+	cat "$OUT/probe.log" >&2
+	echo "run.sh: lost-update probe failed" >&2
+	exit 1
+}
+
+if [ "${PROFILE:-0}" = 1 ]; then
+	"$bin" -test.run '^$' -test.bench '^BenchmarkSessions$/^store=memory$/./^lib=sessionkit$' \
+		-test.benchtime 2s -test.cpuprofile "$OUT/cpu.pprof" -test.memprofile "$OUT/mem.pprof" \
+		-test.memprofilerate 512 >"$OUT/profile-bench.txt"
+	go tool pprof -top -nodecount 60 "$bin" "$OUT/cpu.pprof" >"$OUT/cpu-top.txt" 2>/dev/null
+	go tool pprof -top -sample_index alloc_space -nodecount 40 "$bin" "$OUT/mem.pprof" >"$OUT/mem-top.txt" 2>/dev/null
+fi
+
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); benchmarks took $((SECONDS - start))s" >>"$OUT/env.txt"
+go run ./cmd/summarize -probe "$OUT/probe.tsv" "$OUT/bench.txt" >"$OUT/summary.md"
+go run "$BENCHSTAT" -col /lib "$OUT/bench.txt" >"$OUT/benchstat.txt"
+cat "$OUT/env.txt" "$OUT/summary.md"
