@@ -36,7 +36,7 @@
 // failure path, to tell "changed" from "gone".
 //
 // Within one process a Store also queues its own writing statements in Go,
-// one at a time, in arrival order, each wait bounded by its context. SQLite's
+// one at a time, each wait bounded by its context. SQLite's
 // busy handler polls by sleeping (for up to 100 ms between tries), so under
 // sustained load a writer left to it can wait far longer than the lock is
 // held and, after busy_timeout, fail; queued in Go it gets the lock the
@@ -70,9 +70,10 @@
 //
 // # Expired rows
 //
-// Expired rows are invisible to every operation but stay in the table until
-// [Store.DeleteExpired] (usually run through the Manager's Sweep) removes them
-// in batches of [Options.SweepBatch] rows.
+// Expired rows are invisible to Load, Update, Touch and ListOwner, and Create
+// replaces them, but they stay in the table until [Store.DeleteExpired]
+// (usually run through the Manager's Sweep) removes them in batches of
+// [Options.SweepBatch] rows.
 package sqlitestore
 
 import (
