@@ -74,9 +74,14 @@ func (s *Store) ListOwner(ctx context.Context, owner string, now time.Time) ([]s
 	if owner == "" {
 		return nil, nil
 	}
-	return call(s, ctx, "list owner", func(ctx context.Context) ([]string, error) {
-		return s.scanOwner(ctx, owner, ms(now))
-	})
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	f := func(ctx context.Context) ([]string, error) { return s.scanOwner(ctx, owner, ms(now)) }
+	if !s.ctxAware {
+		return detached(ctx, "list owner", f)
+	}
+	ids, err := f(ctx)
+	return ids, wrap(ctx, "list owner", err)
 }
 
 // scanOwner returns the ids owned by owner and live at now, pruning stale
@@ -148,38 +153,46 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (i
 	if owner == "" {
 		return 0, nil
 	}
-	return call(s, ctx, "delete owner", func(ctx context.Context) (int, error) {
-		idx := s.ownerKey(owner)
-		members, err := s.c.HGetAll(ctx, idx).Result()
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if !s.ctxAware {
+		return detached(ctx, "delete owner", func(ctx context.Context) (int, error) { return s.deleteOwner(ctx, owner, now) })
+	}
+	n, err := s.deleteOwner(ctx, owner, now)
+	return n, wrap(ctx, "delete owner", err)
+}
+
+func (s *Store) deleteOwner(ctx context.Context, owner string, now time.Time) (int, error) {
+	idx := s.ownerKey(owner)
+	members, err := s.c.HGetAll(ctx, idx).Result()
+	if err != nil {
+		return 0, err
+	}
+	all := make([]string, 0, len(members))
+	for id := range members {
+		all = append(all, id)
+	}
+	nowMs := ms(now)
+	deleted := 0
+	var remove []string
+	for start := 0; start < len(all); start += batchSize {
+		batch := all[start:min(start+batchSize, len(all))]
+		res, err := s.runPipelined(ctx, deleteOwnedScript, batch, owner, nowMs)
 		if err != nil {
-			return 0, err
+			return deleted, err
 		}
-		all := make([]string, 0, len(members))
-		for id := range members {
-			all = append(all, id)
-		}
-		nowMs := ms(now)
-		deleted := 0
-		var remove []string
-		for start := 0; start < len(all); start += batchSize {
-			batch := all[start:min(start+batchSize, len(all))]
-			res, err := s.runPipelined(ctx, deleteOwnedScript, batch, owner, nowMs)
-			if err != nil {
-				return deleted, err
-			}
-			for i, n := range res {
-				id, tok := batch[i], members[batch[i]]
-				switch {
-				case n == 1:
-					deleted++
-					remove = append(remove, id, tok)
-				case n == 2 || tokenTime(tok) < nowMs-s.pruneAge():
-					remove = append(remove, id, tok)
-				}
+		for i, n := range res {
+			id, tok := batch[i], members[batch[i]]
+			switch {
+			case n == 1:
+				deleted++
+				remove = append(remove, id, tok)
+			case n == 2 || tokenTime(tok) < nowMs-s.pruneAge():
+				remove = append(remove, id, tok)
 			}
 		}
-		return deleted, s.indexRemove(ctx, idx, remove)
-	})
+	}
+	return deleted, s.indexRemove(ctx, idx, remove)
 }
 
 // runPipelined runs script once per session id in one pipeline and returns

@@ -33,15 +33,16 @@ end
 return 1
 `)
 
-// updateScript is a compare-and-set on the version.
+// updateScript is a compare-and-set on the version. It reads only the
+// header (and the owner when one is written).
 // ARGV: now, expected version (8 bytes), new value, new expiry, pxat, new
 // owner, permit ("1" when the caller has just extended the owner index and
 // the new value's index deadline is authoritative).
 // Returns 0 gone, 1 changed, 2 updated, 3 the owner index must be extended
 // first (nothing written).
 var updateScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
+local v = redis.call('GETRANGE', KEYS[1], 0, 28)
+if v == '' then return 0 end
 ` + luaCheck + `
 local now = tonumber(ARGV[1])
 if struct.unpack('>i8', v, 10) <= now then return 0 end
@@ -54,7 +55,8 @@ end
 local keep = false
 if ARGV[6] ~= '' and ARGV[7] ~= '1' then
   local n = struct.unpack('>I4', v, 26)
-  if string.sub(v, 30, 29 + n) ~= ARGV[6] or struct.unpack('>i8', v, 18) < exp then
+  if struct.unpack('>i8', v, 18) < exp or n ~= string.len(ARGV[6]) or
+      redis.call('GETRANGE', KEYS[1], 29, 28 + n) ~= ARGV[6] then
     return 3
   end
   keep = true
@@ -66,13 +68,15 @@ end
 return 2
 `)
 
-// touchScript moves the expiry later, never earlier, and never creates.
-// ARGV: now, new expiry, pxat, permitted owner, permitted index deadline.
+// touchScript moves the expiry later, never earlier, and never creates. It
+// reads only the 29-byte header (and the owner when the index must grow).
+// ARGV: now, new expiry, pxat, then (only after an index extension) the
+// permitted owner and index deadline.
 // Returns 0 not found, 1 found (moved or already later), or the owner (a
 // string) when that owner's index must be extended first (nothing written).
 var touchScript = redis.NewScript(`
-local v = redis.call('GET', KEYS[1])
-if not v then return 0 end
+local v = redis.call('GETRANGE', KEYS[1], 0, 28)
+if v == '' then return 0 end
 ` + luaCheck + `
 local cur = struct.unpack('>i8', v, 10)
 if cur <= tonumber(ARGV[1]) then return 0 end
@@ -80,10 +84,9 @@ local exp = tonumber(ARGV[2])
 if exp <= cur then return 1 end
 local n = struct.unpack('>I4', v, 26)
 if n > 0 and struct.unpack('>i8', v, 18) < exp then
-  local owner = string.sub(v, 30, 29 + n)
-  local until_ = tonumber(ARGV[5])
-  if owner ~= ARGV[4] or until_ < exp then return owner end
-  redis.call('SETRANGE', KEYS[1], 9, struct.pack('>i8>i8', exp, until_))
+  local owner = redis.call('GETRANGE', KEYS[1], 29, 28 + n)
+  if owner ~= ARGV[4] or tonumber(ARGV[5]) < exp then return owner end
+  redis.call('SETRANGE', KEYS[1], 9, struct.pack('>i8>i8', exp, tonumber(ARGV[5])))
 else
   redis.call('SETRANGE', KEYS[1], 9, struct.pack('>i8', exp))
 end

@@ -199,42 +199,44 @@ func indexHorizon(exp, now int64) int64 {
 
 func ms(t time.Time) int64 { return clampMillis(t.UnixMilli()) }
 
-// call runs f with the store's timeout applied to ctx. For clients that
-// ignore context deadlines at the socket, f runs in its own goroutine and
-// call returns when ctx ends.
-func call[T any](s *Store, ctx context.Context, op string, f func(ctx context.Context) (T, error)) (T, error) {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
-	defer cancel()
-	var v T
-	var err error
-	if s.ctxAware {
-		v, err = f(ctx)
-	} else {
-		type result struct {
-			v   T
-			err error
-		}
-		ch := make(chan result, 1)
-		go func() {
-			v, err := f(ctx)
-			ch <- result{v, err}
-		}()
-		select {
-		case r := <-ch:
-			v, err = r.v, r.err
-		case <-ctx.Done():
-			var zero T
-			return zero, fmt.Errorf("redisstore: %s: %w", op, ctx.Err())
-		}
+// bound applies the store's timeout to ctx.
+func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(ctx, s.timeout)
+}
+
+// wrap prefixes a failure of op, adding ctx's error when the context ended
+// (go-redis reports an expired deadline as a network timeout).
+func wrap(ctx context.Context, op string, err error) error {
+	if err == nil {
+		return nil
 	}
-	if err != nil {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("redisstore: %s: %w (%w)", op, cerr, err)
+	}
+	return fmt.Errorf("redisstore: %s: %w", op, err)
+}
+
+// detached runs f in its own goroutine and returns when it does or when ctx
+// ends, whichever is first: for clients that ignore context deadlines at the
+// socket. (Context-aware clients call the operation directly, with no
+// closure or goroutine on the hot path.)
+func detached[T any](ctx context.Context, op string, f func(ctx context.Context) (T, error)) (T, error) {
+	type result struct {
+		v   T
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		v, err := f(ctx)
+		ch <- result{v, err}
+	}()
+	select {
+	case r := <-ch:
+		return r.v, wrap(ctx, op, r.err)
+	case <-ctx.Done():
 		var zero T
-		if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
-			return zero, fmt.Errorf("redisstore: %s: %w (%w)", op, cerr, err)
-		}
-		return zero, fmt.Errorf("redisstore: %s: %w", op, err)
+		return zero, fmt.Errorf("redisstore: %s: %w", op, ctx.Err())
 	}
-	return v, nil
 }
 
 // Create implements [sessions.Store]. It is one SET PXAT NX (plus, with an
@@ -244,63 +246,89 @@ func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.
 	if len(owner) > maxOwnerSize {
 		return false, fmt.Errorf("redisstore: create: owner longer than %d bytes: %w", maxOwnerSize, ErrInvalidOption)
 	}
-	return call(s, ctx, "create", func(ctx context.Context) (bool, error) {
-		key := s.sessionKey(id)
-		exp, nowMs := ms(expiry), ms(now)
-		var until int64
-		if owner != "" && exp > nowMs {
-			until = indexHorizon(exp, nowMs)
-			if err := s.indexAdd(ctx, owner, id, until, nowMs); err != nil {
-				return false, err
-			}
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if !s.ctxAware {
+		return detached(ctx, "create", func(ctx context.Context) (bool, error) {
+			return s.create(ctx, id, data, expiry, owner, now)
+		})
+	}
+	created, err := s.create(ctx, id, data, expiry, owner, now)
+	return created, wrap(ctx, "create", err)
+}
+
+func (s *Store) create(ctx context.Context, id string, data []byte, expiry time.Time, owner string, now time.Time) (bool, error) {
+	key := s.sessionKey(id)
+	exp, nowMs := ms(expiry), ms(now)
+	var until int64
+	if owner != "" && exp > nowMs {
+		until = indexHorizon(exp, nowMs)
+		if err := s.indexAdd(ctx, owner, id, until, nowMs); err != nil {
+			return false, err
 		}
-		val := encodeRecord(1, exp, until, owner, data)
-		if exp > nowMs {
-			cmd := redis.NewStatusCmd(ctx, "set", key, val, "pxat", s.pxat(exp), "nx")
-			err := s.c.Process(ctx, cmd)
-			if err == nil {
-				return true, nil
-			}
-			if !errors.Is(err, redis.Nil) {
-				return false, err
-			}
+	}
+	val := encodeRecord(1, exp, until, owner, data)
+	if exp > nowMs {
+		cmd := redis.NewStatusCmd(ctx, "set", key, val, "pxat", s.pxat(exp), "nx")
+		err := s.c.Process(ctx, cmd)
+		if err == nil {
+			return true, nil
 		}
-		expired := "0"
-		if exp <= nowMs {
-			expired = "1"
+		if !errors.Is(err, redis.Nil) {
+			return false, err
 		}
-		n, err := createScript.Run(ctx, s.c, []string{key}, nowMs, val, s.pxat(exp), expired).Int64()
-		return n == 1, err
-	})
+	}
+	expired := "0"
+	if exp <= nowMs {
+		expired = "1"
+	}
+	n, err := createScript.Run(ctx, s.c, []string{key}, nowMs, val, s.pxat(exp), expired).Int64()
+	return n == 1, err
+}
+
+// loaded is Load's result.
+type loaded struct {
+	data    []byte
+	version int64
+	expiry  time.Time
+	found   bool
 }
 
 // Load implements [sessions.Store] with one GET.
 func (s *Store) Load(ctx context.Context, id string, now time.Time) ([]byte, int64, time.Time, bool, error) {
-	type result struct {
-		data    []byte
-		version int64
-		expiry  time.Time
-		found   bool
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var r loaded
+	var err error
+	if s.ctxAware {
+		r, err = s.load(ctx, id, now)
+		err = wrap(ctx, "load", err)
+	} else {
+		r, err = detached(ctx, "load", func(ctx context.Context) (loaded, error) { return s.load(ctx, id, now) })
 	}
-	r, err := call(s, ctx, "load", func(ctx context.Context) (result, error) {
-		b, err := s.c.Get(ctx, s.sessionKey(id)).Bytes()
-		if errors.Is(err, redis.Nil) {
-			return result{}, nil
-		}
-		if err != nil {
-			return result{}, err
-		}
-		rec, err := decodeRecord(b, true)
-		if err != nil {
-			return result{}, err
-		}
-		if rec.expiry <= ms(now) {
-			return result{}, nil
-		}
-		return result{rec.data, rec.version, time.UnixMilli(rec.expiry), true}, nil
-	})
 	return r.data, r.version, r.expiry, r.found, err
 }
+
+func (s *Store) load(ctx context.Context, id string, now time.Time) (loaded, error) {
+	b, err := s.c.Get(ctx, s.sessionKey(id)).Bytes()
+	if errors.Is(err, redis.Nil) {
+		return loaded{}, nil
+	}
+	if err != nil {
+		return loaded{}, err
+	}
+	rec, err := decodeRecord(b, true)
+	if err != nil {
+		return loaded{}, err
+	}
+	if rec.expiry <= ms(now) {
+		return loaded{}, nil
+	}
+	return loaded{rec.data, rec.version, time.UnixMilli(rec.expiry), true}, nil
+}
+
+// updated is Update's result.
+type updated struct{ updated, found bool }
 
 // Update implements [sessions.Store] as one compare-and-set script. With an
 // owner, the owner index is extended first when the owner changes or the
@@ -309,38 +337,50 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 	if len(owner) > maxOwnerSize {
 		return false, false, fmt.Errorf("redisstore: update: owner longer than %d bytes: %w", maxOwnerSize, ErrInvalidOption)
 	}
-	type result struct{ updated, found bool }
-	r, err := call(s, ctx, "update", func(ctx context.Context) (result, error) {
-		key := s.sessionKey(id)
-		exp, nowMs := ms(expiry), ms(now)
-		want := be64(version)
-		val := encodeRecord(version+1, exp, 0, owner, data)
-		permit := "0"
-		for attempt := 0; ; attempt++ {
-			n, err := updateScript.Run(ctx, s.c, []string{key}, nowMs, want, val, exp, s.pxat(exp), owner, permit).Int64()
-			if err != nil {
-				return result{}, err
-			}
-			switch n {
-			case 0:
-				return result{false, false}, nil
-			case 1:
-				return result{false, true}, nil
-			case 2:
-				return result{true, true}, nil
-			}
-			if attempt > 0 {
-				return result{}, errors.New("unexpected reply from update script")
-			}
-			until := indexHorizon(exp, nowMs)
-			if err := s.indexAdd(ctx, owner, id, until, nowMs); err != nil {
-				return result{}, err
-			}
-			val = encodeRecord(version+1, exp, until, owner, data)
-			permit = "1"
-		}
-	})
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	var r updated
+	var err error
+	if s.ctxAware {
+		r, err = s.update(ctx, id, version, data, expiry, owner, now)
+		err = wrap(ctx, "update", err)
+	} else {
+		r, err = detached(ctx, "update", func(ctx context.Context) (updated, error) {
+			return s.update(ctx, id, version, data, expiry, owner, now)
+		})
+	}
 	return r.updated, r.found, err
+}
+
+func (s *Store) update(ctx context.Context, id string, version int64, data []byte, expiry time.Time, owner string, now time.Time) (updated, error) {
+	key := s.sessionKey(id)
+	exp, nowMs := ms(expiry), ms(now)
+	want := be64(version)
+	val := encodeRecord(version+1, exp, 0, owner, data)
+	permit := "0"
+	for attempt := 0; ; attempt++ {
+		n, err := updateScript.Run(ctx, s.c, []string{key}, nowMs, want, val, exp, s.pxat(exp), owner, permit).Int64()
+		if err != nil {
+			return updated{}, err
+		}
+		switch n {
+		case 0:
+			return updated{false, false}, nil
+		case 1:
+			return updated{false, true}, nil
+		case 2:
+			return updated{true, true}, nil
+		}
+		if attempt > 0 {
+			return updated{}, errors.New("unexpected reply from update script")
+		}
+		until := indexHorizon(exp, nowMs)
+		if err := s.indexAdd(ctx, owner, id, until, nowMs); err != nil {
+			return updated{}, err
+		}
+		val = encodeRecord(version+1, exp, until, owner, data)
+		permit = "1"
+	}
 }
 
 // maxTouchAttempts bounds Touch's retries when the owner of a record keeps
@@ -348,39 +388,54 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 const maxTouchAttempts = 3
 
 // Touch implements [sessions.Store] as one script that only moves the
-// expiry later (GETs the record, checks it is live at now, rewrites the
-// embedded expiry and PEXPIREAT ... GT). It never creates a record.
+// expiry later: it reads the record's header, checks it is live at now,
+// rewrites the embedded expiry and runs PEXPIREAT ... GT. It never creates
+// a record.
 func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time.Time) (bool, error) {
-	return call(s, ctx, "touch", func(ctx context.Context) (bool, error) {
-		key := s.sessionKey(id)
-		exp, nowMs := ms(expiry), ms(now)
-		permitOwner, permitUntil := "", int64(0)
-		for range maxTouchAttempts {
-			v, err := touchScript.Run(ctx, s.c, []string{key}, nowMs, exp, s.pxat(exp), permitOwner, permitUntil).Result()
-			if err != nil {
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if !s.ctxAware {
+		return detached(ctx, "touch", func(ctx context.Context) (bool, error) { return s.touch(ctx, id, expiry, now) })
+	}
+	found, err := s.touch(ctx, id, expiry, now)
+	return found, wrap(ctx, "touch", err)
+}
+
+func (s *Store) touch(ctx context.Context, id string, expiry time.Time, now time.Time) (bool, error) {
+	key := s.sessionKey(id)
+	exp, nowMs := ms(expiry), ms(now)
+	args := []any{nowMs, exp, s.pxat(exp)}
+	for range maxTouchAttempts {
+		v, err := touchScript.Run(ctx, s.c, []string{key}, args...).Result()
+		if err != nil {
+			return false, err
+		}
+		switch v := v.(type) {
+		case int64:
+			return v == 1, nil
+		case string:
+			until := indexHorizon(exp, nowMs)
+			if err := s.indexAdd(ctx, v, id, until, nowMs); err != nil {
 				return false, err
 			}
-			switch v := v.(type) {
-			case int64:
-				return v == 1, nil
-			case string:
-				permitOwner, permitUntil = v, indexHorizon(exp, nowMs)
-				if err := s.indexAdd(ctx, permitOwner, id, permitUntil, nowMs); err != nil {
-					return false, err
-				}
-			default:
-				return false, fmt.Errorf("unexpected reply %T from touch script", v)
-			}
+			args = append(args[:3], v, until)
+		default:
+			return false, fmt.Errorf("unexpected reply %T from touch script", v)
 		}
-		return false, errors.New("owner kept changing during touch")
-	})
+	}
+	return false, errors.New("owner kept changing during touch")
 }
 
 // Delete implements [sessions.Store] with one DEL. The owner index keeps a
 // stale member until the next ListOwner or DeleteOwner prunes it.
 func (s *Store) Delete(ctx context.Context, id string) error {
-	_, err := call(s, ctx, "delete", func(ctx context.Context) (struct{}, error) {
-		return struct{}{}, s.c.Del(ctx, s.sessionKey(id)).Err()
-	})
-	return err
+	ctx, cancel := s.bound(ctx)
+	defer cancel()
+	if !s.ctxAware {
+		_, err := detached(ctx, "delete", func(ctx context.Context) (struct{}, error) {
+			return struct{}{}, s.c.Del(ctx, s.sessionKey(id)).Err()
+		})
+		return err
+	}
+	return wrap(ctx, "delete", s.c.Del(ctx, s.sessionKey(id)).Err())
 }
