@@ -37,16 +37,17 @@
 // owner. A member is pruned only when its session is gone or owned by
 // someone else, the member is older than [Options.Timeout] plus one minute
 // (it may belong to a write still in flight), and its token is unchanged
-// (so a concurrent re-add survives). The index is never pruned by time or
-// score. ListOwner and DeleteOwner prune; so does adding a member when the
+// (so a concurrent re-add survives). Nothing is pruned by expiry, which
+// Touch can move. ListOwner and DeleteOwner prune; so does adding a member when the
 // index reaches 32, 64, 128, ... members.
 //
 // The index key itself expires well after the latest expiry of its
 // sessions: each record remembers how far its index is known to live, and an
 // Update or Touch that moves the expiry past that extends the index first
-// (to twice the remaining lifetime). With a sliding expiry that costs one
-// extra round trip about once per idle timeout; every other operation on an
-// owned session stays one round trip, and Create with an owner is two.
+// (to twice the remaining lifetime): the script declines, the index is
+// extended, the script runs again. With a sliding expiry those two extra
+// round trips happen about once per idle timeout; every other operation on
+// an owned session stays one round trip, and Create with an owner is two.
 //
 // # Replication
 //
