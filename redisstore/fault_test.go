@@ -297,34 +297,38 @@ func TestFaultBetweenLoadAndSave(t *testing.T) {
 	a.wantCount("/inc", 2)
 }
 
-// TestFaultStoreErrors checks the store's own errors during an outage:
-// wrapped with the operation, and matching context.DeadlineExceeded.
+// TestFaultStoreErrors checks the store's own errors during an outage, for
+// clients with and without ContextTimeoutEnabled: returned within the
+// store's Timeout, wrapped with the operation, and matching
+// context.DeadlineExceeded.
 func TestFaultStoreErrors(t *testing.T) {
 	t.Parallel()
 	r := startPrivateRedis(t)
-	c := redis.NewClient(&redis.Options{Addr: r.addr, ContextTimeoutEnabled: true, MaxRetries: -1})
-	t.Cleanup(func() { c.Close() })
-	s, err := New(c, &Options{Timeout: storeTimeout})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx := context.Background()
-	id, now := newID(t), time.Now()
-	if ok, err := s.Create(ctx, id, []byte("x"), now.Add(time.Hour), "", now); !ok || err != nil {
-		t.Fatalf("Create = %v, %v", ok, err)
-	}
-	r.signal(syscall.SIGSTOP)
-	start := time.Now()
-	_, _, _, found, err := s.Load(ctx, id, now)
-	elapsed := time.Since(start)
-	r.signal(syscall.SIGCONT)
-	if found || !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "redisstore: load: ") {
-		t.Fatalf("Load during the outage = %v, %v; want a wrapped deadline error", found, err)
-	}
-	if elapsed > storeTimeout+2*time.Second {
-		t.Fatalf("Load took %v with Timeout %v", elapsed, storeTimeout)
-	}
-	if _, _, _, found, err := s.Load(ctx, id, now); !found || err != nil {
-		t.Fatalf("Load after the outage = %v, %v", found, err)
+	for _, aware := range []bool{true, false} {
+		c := redis.NewClient(&redis.Options{Addr: r.addr, ContextTimeoutEnabled: aware, MaxRetries: -1})
+		t.Cleanup(func() { c.Close() })
+		s, err := New(c, &Options{Timeout: storeTimeout})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx := context.Background()
+		id, now := newID(t), time.Now()
+		if ok, err := s.Create(ctx, id, []byte("x"), now.Add(time.Hour), "", now); !ok || err != nil {
+			t.Fatalf("Create = %v, %v", ok, err)
+		}
+		r.signal(syscall.SIGSTOP)
+		start := time.Now()
+		_, _, _, found, err := s.Load(ctx, id, now)
+		elapsed := time.Since(start)
+		r.signal(syscall.SIGCONT)
+		if found || !errors.Is(err, context.DeadlineExceeded) || !strings.HasPrefix(err.Error(), "redisstore: load: ") {
+			t.Fatalf("ContextTimeoutEnabled=%v: Load during the outage = %v, %v; want a wrapped deadline error", aware, found, err)
+		}
+		if elapsed > storeTimeout+2*time.Second {
+			t.Fatalf("ContextTimeoutEnabled=%v: Load took %v with Timeout %v", aware, elapsed, storeTimeout)
+		}
+		if _, _, _, found, err := s.Load(ctx, id, now); !found || err != nil {
+			t.Fatalf("ContextTimeoutEnabled=%v: Load after the outage = %v, %v", aware, found, err)
+		}
 	}
 }
