@@ -211,7 +211,12 @@ func wrap(ctx context.Context, op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+	cerr := ctx.Err()
+	if dl, ok := ctx.Deadline(); ok && cerr == nil && !time.Now().Before(dl) {
+		// The socket deadline (set from ctx) fired before ctx's own timer.
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil && !errors.Is(err, cerr) {
 		return fmt.Errorf("redisstore: %s: %w (%w)", op, cerr, err)
 	}
 	return fmt.Errorf("redisstore: %s: %w", op, err)
