@@ -58,7 +58,7 @@ func encodeRecord(version, expiry, idxUntil int64, owner string, data []byte) []
 	return b
 }
 
-// decodeHeader parses b. When full is false, b may be a prefix of the value
+// decodeRecord parses b. When full is false, b may be a prefix of the value
 // that ends anywhere after the header (GETRANGE): owner is then cut to what
 // is present and data is nil.
 func decodeRecord(b []byte, full bool) (record, error) {
