@@ -7,7 +7,11 @@
 //
 // Create a [Manager] with a store and wrap your handler:
 //
-//	m, err := sessions.New(memstore.New(nil), nil) // secure defaults
+//	store, err := memstore.New(nil)
+//	if err != nil {
+//		log.Fatal(err)
+//	}
+//	m, err := sessions.New(store, nil) // nil Options: the secure defaults
 //	if err != nil {
 //		log.Fatal(err)
 //	}
@@ -68,7 +72,8 @@
 //   - pgxstore, mysqlstore: durable, shared by many instances.
 //   - redisstore: shared and fast; Redis Cluster for scale.
 //   - cachestore: an in-process cache in front of any of them, trusting
-//     its entries for a bounded time.
+//     its entries for a bounded time. Pass its WithBackCapabilities() to
+//     New so that the back store's owner index and sweeping stay usable.
 //
 // Stores that keep expired records implement [ExpiredDeleter]: run
 // [Manager.Sweep] in a goroutine. Stores that implement [OwnerIndex]
