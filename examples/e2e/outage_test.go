@@ -190,14 +190,7 @@ func afterOutage(t *testing.T, a *app, tok string) {
 	want(t, a.get(t, "/keys", tok), http.StatusOK, `["a","b"]`)
 }
 
-func outagePrecondition(t *testing.T, e *env) {
-	if !e.kind.redis {
-		t.Skipf("%s: outages are exercised on a private redis-server, and this kind's store is not Redis", e.kind.name)
-	}
-}
-
 func testOutagePaused(t *testing.T, e *env) {
-	outagePrecondition(t, e)
 	srv := startRedisServer(t, false)
 	a := startApp(t, redisFlags(e.kind, srv.url())...)
 	tok := newSession(t, a, a.get(t, "/set?key=a&value=1", ""))
@@ -218,7 +211,6 @@ func testOutagePaused(t *testing.T, e *env) {
 }
 
 func testOutageKilled(t *testing.T, e *env) {
-	outagePrecondition(t, e)
 	srv := startRedisServer(t, true)
 	a := startApp(t, redisFlags(e.kind, srv.url())...)
 	tok := newSession(t, a, a.get(t, "/set?key=a&value=1", ""))
@@ -248,9 +240,6 @@ func eventually(t *testing.T, within time.Duration, what string, check func() (b
 }
 
 func testCacheInstances(t *testing.T, e *env) {
-	if !e.kind.cache {
-		t.Skipf("%s: not a cache store", e.kind.name)
-	}
 	const cacheAge = time.Second
 	within := cacheAge + 750*time.Millisecond // plus request latency
 	a := e.start(t, "-cache-age", cacheAge.String())

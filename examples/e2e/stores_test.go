@@ -34,8 +34,10 @@ type storeKind struct {
 	// that select it, and a function counting the session records in it
 	// (nil when the store cannot be observed from outside the app).
 	setup func(t *testing.T) (flags []string, count func(t *testing.T) int)
-	// unreachable returns app flags naming a store that cannot be reached.
-	unreachable func(t *testing.T) []string
+	// unreachable returns app flags naming a store at addr (host:port),
+	// where nothing answers; nil for the memory store. SQLite, which has no
+	// address, gets a path it cannot create.
+	unreachable func(t *testing.T, addr string) []string
 }
 
 // storeKinds is the table of store kinds.
@@ -53,7 +55,7 @@ var storeKinds = []*storeKind{
 	cacheKind("mysql", setupMySQL, unreachableMySQL),
 }
 
-func cacheKind(back string, setup func(*testing.T) ([]string, func(*testing.T) int), unreachable func(*testing.T) []string) *storeKind {
+func cacheKind(back string, setup func(*testing.T) ([]string, func(*testing.T) int), unreachable func(*testing.T, string) []string) *storeKind {
 	withBack := func(flags []string) []string {
 		out := []string{"-store", "cache", "-back", back}
 		for i := 0; i < len(flags); i++ {
@@ -74,7 +76,7 @@ func cacheKind(back string, setup func(*testing.T) ([]string, func(*testing.T) i
 			flags, count := setup(t)
 			return withBack(flags), count
 		},
-		unreachable: func(t *testing.T) []string { return withBack(unreachable(t)) },
+		unreachable: func(t *testing.T, addr string) []string { return withBack(unreachable(t, addr)) },
 	}
 }
 
@@ -127,7 +129,7 @@ func setupSQLite(t *testing.T) ([]string, func(*testing.T) int) {
 	return []string{"-store", "sqlite", "-dsn", path}, count
 }
 
-func unreachableSQLite(t *testing.T) []string {
+func unreachableSQLite(t *testing.T, _ string) []string {
 	return []string{"-store", "sqlite", "-dsn", filepath.Join(t.TempDir(), "no", "such", "dir", "sessions.db")}
 }
 
@@ -248,8 +250,8 @@ func setupPostgres(t *testing.T) ([]string, func(*testing.T) int) {
 	return []string{"-store", "postgres", "-dsn", dsn}, count
 }
 
-func unreachablePostgres(*testing.T) []string {
-	return []string{"-store", "postgres", "-dsn", "postgres://postgres@127.0.0.1:1/test?sslmode=disable"}
+func unreachablePostgres(_ *testing.T, addr string) []string {
+	return []string{"-store", "postgres", "-dsn", "postgres://postgres@" + addr + "/test?sslmode=disable"}
 }
 
 // ---- MySQL / MariaDB ----
@@ -321,8 +323,8 @@ func setupMySQL(t *testing.T) ([]string, func(*testing.T) int) {
 	return []string{"-store", "mysql", "-dsn", cfg.FormatDSN()}, count
 }
 
-func unreachableMySQL(*testing.T) []string {
-	return []string{"-store", "mysql", "-dsn", "root@tcp(127.0.0.1:1)/test"}
+func unreachableMySQL(_ *testing.T, addr string) []string {
+	return []string{"-store", "mysql", "-dsn", "root@tcp(" + addr + ")/test"}
 }
 
 // ---- Redis ----
@@ -428,8 +430,8 @@ func countRedis(t *testing.T, c *redis.Client) int {
 	return n
 }
 
-func unreachableRedis(*testing.T) []string {
-	return []string{"-store", "redis", "-dsn", "redis://127.0.0.1:1/0"}
+func unreachableRedis(_ *testing.T, addr string) []string {
+	return []string{"-store", "redis", "-dsn", "redis://" + addr + "/0"}
 }
 
 // ---- the environment of one test ----
@@ -446,6 +448,12 @@ func newEnv(t *testing.T, k *storeKind) *env {
 	t.Helper()
 	flags, count := k.setup(t)
 	return &env{kind: k, flags: flags, count: count}
+}
+
+// fresh returns an env of the same kind with storage of t's own.
+func (e *env) fresh(t *testing.T) *env {
+	t.Helper()
+	return newEnv(t, e.kind)
 }
 
 // start starts an app on the test's store with extra flags.
