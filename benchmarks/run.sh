@@ -13,7 +13,7 @@
 # With PROFILE=1 it also profiles sessionkit's memory-store workloads
 # (cpu.pprof, mem.pprof and their pprof -top listings).
 #
-# Knobs (environment): ROUNDS (default 10), BENCHTIME (200ms),
+# Knobs (environment): ROUNDS (default 12), BENCHTIME (200ms),
 # PROBE_ROUNDS (5), LIBS ("baseline sessionkit scs gorilla floor"),
 # OUT (results/latest). Redis, PostgreSQL and MariaDB are used at their
 # default local addresses (SESSIONS_REDIS_URL, SESSIONS_POSTGRES_DSN,
@@ -23,7 +23,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export GOWORK=off
 
-ROUNDS=${ROUNDS:-10}
+ROUNDS=${ROUNDS:-12}
 BENCHTIME=${BENCHTIME:-200ms}
 PROBE_ROUNDS=${PROBE_ROUNDS:-5}
 LIBS=(${LIBS:-baseline sessionkit scs gorilla floor})
@@ -46,7 +46,7 @@ go test -c -o "$bin" .
 		github.com/alexedwards/scs/postgresstore github.com/gorilla/sessions \
 		github.com/gomodule/redigo github.com/redis/go-redis/v9 github.com/jackc/pgx/v5 \
 		github.com/go-sql-driver/mysql | sed 's/^/module: /'
-	echo "sessionkit: $(git -C .. rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C .. diff --quiet HEAD -- . ':!benchmarks' 2>/dev/null || echo ' (with uncommitted changes)')"
+	echo "sessionkit: $(git -C .. rev-parse --short HEAD 2>/dev/null || echo unknown)$(git -C .. diff --quiet HEAD -- '*.go' ':!benchmarks' 2>/dev/null || echo ' (with uncommitted changes)')"
 } >"$OUT/env.txt"
 
 : >"$OUT/bench.txt"

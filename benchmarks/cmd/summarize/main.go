@@ -152,6 +152,29 @@ func median(v []float64) float64 {
 	}
 }
 
+// spread is half the interquartile range of v relative to its median, in
+// percent: how far a typical run strays from the median.
+func spread(v []float64) float64 {
+	if len(v) < 2 {
+		return 0
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	q := func(p float64) float64 {
+		x := p * float64(len(s)-1)
+		i := int(x)
+		if i+1 >= len(s) {
+			return s[len(s)-1]
+		}
+		return s[i] + (x-float64(i))*(s[i+1]-s[i])
+	}
+	m := median(s)
+	if m == 0 {
+		return 0
+	}
+	return 100 * (q(0.75) - q(0.25)) / 2 / m
+}
+
 // med returns the median ns/op, B/op and allocs/op of k, ok false if k was
 // not measured.
 func (res results) med(k key) (ns, bytes, allocs float64, ok bool) {
@@ -202,7 +225,7 @@ func write(w io.Writer, res results, probe []probeRow) error {
 	for _, s := range res {
 		runs = max(runs, len(s.ns))
 	}
-	p("Medians of %d runs per benchmark; ratios are of medians. Baseline: the same request served by a bare handler (no session library). Floor: a hand-written minimum on the same store (random token cookie, one store round trip per read and per write, no codec).\n\n", runs)
+	p("Medians of %d runs per benchmark; ± is half the interquartile range of the runs, relative to the median; ratios are of medians. Baseline: the same request served by a bare handler (no session library). Floor: a hand-written minimum on the same store (random token cookie, one store round trip per read and per write, no codec).\n\n", runs)
 
 	p("| workload | baseline ns/op (allocs) |\n|---|---:|\n")
 	for _, work := range workOrder {
@@ -217,8 +240,8 @@ func write(w io.Writer, res results, probe []probeRow) error {
 			continue
 		}
 		p("### %s\n\n", store)
-		p("| workload | library | ns/op | B/op | allocs/op | x baseline | x floor | x scs |\n")
-		p("|---|---|---:|---:|---:|---:|---:|---:|\n")
+		p("| workload | library | ns/op | ± | B/op | allocs/op | x baseline | x floor | x scs |\n")
+		p("|---|---|---:|---:|---:|---:|---:|---:|---:|\n")
 		for _, work := range workOrder {
 			bns, _, bok := res.baseline(work)
 			fns, fok := res.floor(store, work)
@@ -236,8 +259,8 @@ func write(w io.Writer, res results, probe []probeRow) error {
 				if lib == "floor" {
 					xf = "–"
 				}
-				p("| %s | %s | %s | %s | %s | %s | %s | %s |\n", work, lib, fmtNs(ns), fmtN(bytes), fmtN(allocs),
-					ratio(ns, ok, bns, bok), xf, xs)
+				p("| %s | %s | %s | %.0f%% | %s | %s | %s | %s | %s |\n", work, lib, fmtNs(ns), spread(res[key{store, work, lib}].ns),
+					fmtN(bytes), fmtN(allocs), ratio(ns, ok, bns, bok), xf, xs)
 			}
 		}
 		p("\n")

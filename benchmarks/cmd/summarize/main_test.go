@@ -42,6 +42,16 @@ func TestParseAndMedians(t *testing.T) {
 	}
 }
 
+func TestSpread(t *testing.T) {
+	// Quartiles of 1..5 are 2 and 4, the median 3: (4-2)/2/3.
+	if got, want := spread([]float64{5, 1, 4, 2, 3}), 100.0/3; got < want-1e-9 || got > want+1e-9 {
+		t.Errorf("spread = %v, want %v", got, want)
+	}
+	if got := spread([]float64{7}); got != 0 {
+		t.Errorf("spread of one run = %v, want 0", got)
+	}
+}
+
 func TestParseName(t *testing.T) {
 	tests := []struct {
 		name string
@@ -100,7 +110,7 @@ func TestTargets(t *testing.T) {
 	if err := write(&sb, res, probe); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"| read | sessionkit | 4000 | 2000 | 20 | – | 4.00x | 0.10x |", "| memory | scs | 2 | 100 | 0 | 96 | 96.0% |", "**missed**"} {
+	for _, s := range []string{"| read | sessionkit | 4000 | 0% | 2000 | 20 | – | 4.00x | 0.10x |", "| memory | scs | 2 | 100 | 0 | 96 | 96.0% |", "**missed**"} {
 		if !strings.Contains(sb.String(), s) {
 			t.Errorf("summary lacks %q:\n%s", s, sb.String())
 		}
