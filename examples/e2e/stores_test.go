@@ -482,13 +482,3 @@ func (e *env) wantRecords(t *testing.T, want int, why string) {
 		t.Fatalf("%s: the store holds %d session records, want %d", why, got, want)
 	}
 }
-
-// flagValue returns the value of -name in flags.
-func flagValue(flags []string, name string) string {
-	for i := 0; i+1 < len(flags); i++ {
-		if flags[i] == "-"+name {
-			return flags[i+1]
-		}
-	}
-	return ""
-}

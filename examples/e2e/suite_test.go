@@ -43,6 +43,7 @@ var cases = []testCase{
 	{"ExpiryValidation", testExpiryValidation, false, nil},
 	{"Login", testLogin, false, nil},
 	{"LogoutAll", testLogoutAll, false, nil},
+	{"LogoutAllLive", testLogoutAllLive, false, nil},
 	{"Fixation", testFixation, false, nil},
 	{"MalformedCookies", testMalformedCookies, false, nil},
 	{"CookieSelection", testCookieSelection, false, nil},
@@ -483,7 +484,9 @@ func testDestroy(t *testing.T, e *env) {
 	want(t, a.get(t, "/destroy", tok), http.StatusOK, "ok")
 	r = a.get(t, "/destroy", "")
 	want(t, r, http.StatusOK, "ok")
-	noSetCookie(t, r)
+	if c := r.cookie(t, a.name); c != nil && c.Value != "" {
+		t.Fatalf("/destroy without a session sent a session cookie %q", c.String())
+	}
 
 	// Writing with the dead token starts a new session under a new ID.
 	r = a.get(t, "/set?key=b&value=2", tok)
@@ -933,23 +936,45 @@ func testCookieSelection(t *testing.T, e *env) {
 }
 
 func testIdleTimeout(t *testing.T, e *env) {
-	a := e.start(t, "-idle", "2s")
-	r := a.get(t, "/set?key=a&value=1", "")
-	tok := newSession(t, a, r)
-	wantMaxAge(t, a, r, 2, 2)
-	want(t, a.get(t, "/get?key=a", tok), http.StatusOK, "1")
-	time.Sleep(3 * time.Second)
-	// The cookie is sent although the browser would have dropped it: the
-	// server enforces the timeout.
-	r = a.get(t, "/get?key=a", tok)
-	want(t, r, http.StatusNotFound, "not found")
-	noCookieWith(t, a, r, tok)
-	noSession(t, a, tok)
-	r = a.get(t, "/set?key=b&value=2", tok)
-	wantCode(t, r, http.StatusOK)
-	if newSession(t, a, r) == tok {
-		t.Fatal("a write with an idle-expired token brought the old ID back")
+	// With -browser-session the browser keeps the cookie until it closes;
+	// the server enforces the timeout all the same.
+	for _, flags := range [][]string{{"-idle", "2s"}, {"-idle", "2s", "-browser-session"}} {
+		t.Run(strings.Join(flags, " "), func(t *testing.T) {
+			t.Parallel()
+			a := e.start(t, flags...)
+			r := a.get(t, "/set?key=a&value=1", "")
+			tok := newSession(t, a, r)
+			if len(flags) == 2 {
+				wantMaxAge(t, a, r, 2, 2)
+			} else {
+				wantBrowserCookie(t, a, r)
+			}
+			want(t, a.get(t, "/get?key=a", tok), http.StatusOK, "1")
+			time.Sleep(3 * time.Second)
+			// The cookie is sent although a browser would have dropped it.
+			r = a.get(t, "/get?key=a", tok)
+			want(t, r, http.StatusNotFound, "not found")
+			noCookieWith(t, a, r, tok)
+			noSession(t, a, tok)
+			r = a.get(t, "/set?key=b&value=2", tok)
+			wantCode(t, r, http.StatusOK)
+			if newSession(t, a, r) == tok {
+				t.Fatal("a write with an idle-expired token brought the old ID back")
+			}
+		})
 	}
+}
+
+// testLogoutAllLive checks that /logout-all counts live sessions only.
+func testLogoutAllLive(t *testing.T, e *env) {
+	a := e.start(t, "-idle", "2s")
+	stale := newSession(t, a, a.get(t, "/login?user=frank", ""))
+	time.Sleep(3 * time.Second)
+	live := newSession(t, a, a.get(t, "/login?user=frank", ""))
+	want(t, a.get(t, "/logout-all?user=frank", ""), http.StatusOK, "1")
+	noSession(t, a, live)
+	noSession(t, a, stale)
+	e.wantRecords(t, 0, "after /logout-all")
 }
 
 func testAbsoluteLifetime(t *testing.T, e *env) {
