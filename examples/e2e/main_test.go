@@ -1,3 +1,5 @@
+//go:build unix
+
 // Package e2e holds black-box end-to-end tests of sessionkit: they build the
 // conformance app (../testapp), start instances of it on free ports with
 // every store kind, and drive them over real HTTP.

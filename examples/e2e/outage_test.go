@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 import (
@@ -191,6 +193,22 @@ func afterOutage(t *testing.T, a *app, tok string) {
 }
 
 func testOutagePaused(t *testing.T, e *env) {
+	if !e.kind.redis {
+		// A shared service cannot be paused: hold its traffic instead.
+		te := e.fresh(t)
+		p := startProxy(t, e.kind.serviceAddr())
+		a := startApp(t, te.via(p.addr)...)
+		tok := newSession(t, a, a.get(t, "/set?key=a&value=1", ""))
+		p.pause()
+		defer p.resume()
+		if e.kind.cache {
+			time.Sleep(1200 * time.Millisecond) // past -cache-age: the front must ask the back
+		}
+		duringOutage(t, a, tok)
+		p.resume()
+		afterOutage(t, a, tok)
+		return
+	}
 	srv := startRedisServer(t, false)
 	a := startApp(t, redisFlags(e.kind, srv.url())...)
 	tok := newSession(t, a, a.get(t, "/set?key=a&value=1", ""))
@@ -202,7 +220,7 @@ func testOutagePaused(t *testing.T, e *env) {
 		}
 	}()
 	if e.kind.cache {
-		time.Sleep(1200 * time.Millisecond) // past -cache-age: the front must ask the back
+		time.Sleep(1200 * time.Millisecond)
 	}
 	duringOutage(t, a, tok)
 	srv.signal(syscall.SIGCONT)
@@ -211,6 +229,21 @@ func testOutagePaused(t *testing.T, e *env) {
 }
 
 func testOutageKilled(t *testing.T, e *env) {
+	if !e.kind.redis {
+		// A shared service cannot be killed: cut its connections instead.
+		te := e.fresh(t)
+		p := startProxy(t, e.kind.serviceAddr())
+		a := startApp(t, te.via(p.addr)...)
+		tok := newSession(t, a, a.get(t, "/set?key=a&value=1", ""))
+		p.kill()
+		if e.kind.cache {
+			time.Sleep(1200 * time.Millisecond)
+		}
+		duringOutage(t, a, tok)
+		p.restart()
+		afterOutage(t, a, tok)
+		return
+	}
 	srv := startRedisServer(t, true)
 	a := startApp(t, redisFlags(e.kind, srv.url())...)
 	tok := newSession(t, a, a.get(t, "/set?key=a&value=1", ""))

@@ -1,3 +1,5 @@
+//go:build unix
+
 package e2e
 
 import (
@@ -6,6 +8,7 @@ import (
 	"database/sql"
 	"encoding/hex"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -34,6 +37,12 @@ type storeKind struct {
 	// that select it, and a function counting the session records in it
 	// (nil when the store cannot be observed from outside the app).
 	setup func(t *testing.T) (flags []string, count func(t *testing.T) int)
+	// serviceAddr returns the address (host:port) of the shared service the
+	// kind's store lives on, and dsnVia rewrites a -dsn to reach it through
+	// another address; both nil for stores that are not network services,
+	// and for Redis, whose outages run on a private server.
+	serviceAddr func() string
+	dsnVia      func(dsn, addr string) string
 	// unreachable returns app flags naming a store at addr (host:port),
 	// where nothing answers; nil for the memory store. SQLite, which has no
 	// address, gets a path it cannot create.
@@ -46,16 +55,19 @@ var storeKinds = []*storeKind{
 		return []string{"-store", "memory"}, nil
 	}},
 	{name: "sqlite", persistent: true, setup: setupSQLite, unreachable: unreachableSQLite},
-	{name: "postgres", persistent: true, setup: setupPostgres, unreachable: unreachablePostgres},
-	{name: "mysql", persistent: true, setup: setupMySQL, unreachable: unreachableMySQL},
+	{name: "postgres", persistent: true, setup: setupPostgres, unreachable: unreachablePostgres,
+		serviceAddr: postgresAddr, dsnVia: postgresVia},
+	{name: "mysql", persistent: true, setup: setupMySQL, unreachable: unreachableMySQL,
+		serviceAddr: mysqlAddr, dsnVia: mysqlVia},
 	{name: "redis", persistent: true, redis: true, setup: setupRedis, unreachable: unreachableRedis},
-	cacheKind("redis", setupRedis, unreachableRedis),
-	cacheKind("postgres", setupPostgres, unreachablePostgres),
-	cacheKind("sqlite", setupSQLite, unreachableSQLite),
-	cacheKind("mysql", setupMySQL, unreachableMySQL),
+	cacheKind("redis", setupRedis, unreachableRedis, nil, nil),
+	cacheKind("postgres", setupPostgres, unreachablePostgres, postgresAddr, postgresVia),
+	cacheKind("sqlite", setupSQLite, unreachableSQLite, nil, nil),
+	cacheKind("mysql", setupMySQL, unreachableMySQL, mysqlAddr, mysqlVia),
 }
 
-func cacheKind(back string, setup func(*testing.T) ([]string, func(*testing.T) int), unreachable func(*testing.T, string) []string) *storeKind {
+func cacheKind(back string, setup func(*testing.T) ([]string, func(*testing.T) int), unreachable func(*testing.T, string) []string,
+	serviceAddr func() string, dsnVia func(dsn, addr string) string) *storeKind {
 	withBack := func(flags []string) []string {
 		out := []string{"-store", "cache", "-back", back}
 		for i := 0; i < len(flags); i++ {
@@ -77,6 +89,8 @@ func cacheKind(back string, setup func(*testing.T) ([]string, func(*testing.T) i
 			return withBack(flags), count
 		},
 		unreachable: func(t *testing.T, addr string) []string { return withBack(unreachable(t, addr)) },
+		serviceAddr: serviceAddr,
+		dsnVia:      dsnVia,
 	}
 }
 
@@ -250,6 +264,25 @@ func setupPostgres(t *testing.T) ([]string, func(*testing.T) int) {
 	return []string{"-store", "postgres", "-dsn", dsn}, count
 }
 
+// postgresAddr returns the PostgreSQL service's host:port.
+func postgresAddr() string {
+	cfg, err := pgxpool.ParseConfig(postgresAdminDSN())
+	if err != nil {
+		return ""
+	}
+	return net.JoinHostPort(cfg.ConnConfig.Host, fmt.Sprint(cfg.ConnConfig.Port))
+}
+
+// postgresVia returns dsn with its host and port replaced by addr.
+func postgresVia(dsn, addr string) string {
+	if u, err := url.Parse(dsn); err == nil && (u.Scheme == "postgres" || u.Scheme == "postgresql") {
+		u.Host = addr
+		return u.String()
+	}
+	host, port, _ := net.SplitHostPort(addr)
+	return dsn + " host=" + host + " port=" + port
+}
+
 func unreachablePostgres(_ *testing.T, addr string) []string {
 	return []string{"-store", "postgres", "-dsn", "postgres://postgres@" + addr + "/test?sslmode=disable"}
 }
@@ -321,6 +354,24 @@ func setupMySQL(t *testing.T) ([]string, func(*testing.T) int) {
 		return countRows(t, mysqlSrv.db, "SELECT count(*) FROM `"+name+"`.sessions")
 	}
 	return []string{"-store", "mysql", "-dsn", cfg.FormatDSN()}, count
+}
+
+// mysqlAddr returns the MySQL service's host:port.
+func mysqlAddr() string {
+	if mysqlSrv.cfg == nil {
+		return ""
+	}
+	return mysqlSrv.cfg.Addr
+}
+
+// mysqlVia returns dsn with its address replaced by addr.
+func mysqlVia(dsn, addr string) string {
+	cfg, err := mysql.ParseDSN(dsn)
+	if err != nil {
+		return dsn
+	}
+	cfg.Addr = addr
+	return cfg.FormatDSN()
 }
 
 func unreachableMySQL(_ *testing.T, addr string) []string {
@@ -454,6 +505,18 @@ func newEnv(t *testing.T, k *storeKind) *env {
 func (e *env) fresh(t *testing.T) *env {
 	t.Helper()
 	return newEnv(t, e.kind)
+}
+
+// via returns the env's app flags with the -dsn rewritten to reach the
+// service through addr.
+func (e *env) via(addr string) []string {
+	flags := append([]string(nil), e.flags...)
+	for i := 0; i+1 < len(flags); i++ {
+		if flags[i] == "-dsn" {
+			flags[i+1] = e.kind.dsnVia(flags[i+1], addr)
+		}
+	}
+	return flags
 }
 
 // start starts an app on the test's store with extra flags.
