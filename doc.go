@@ -87,7 +87,11 @@
 //     dump holds no usable session.
 //   - A client-chosen token is never adopted: a malformed one counts as no
 //     cookie before any store call, an unknown or expired one as no session,
-//     and a new session always gets a fresh token.
+//     and a new session always gets a fresh token. Every cookie with the
+//     session's name, in every Cookie header, is considered, and the first
+//     that names a live session is used; at most 16 well-formed tokens per
+//     request are looked up, which bounds the store calls one request can
+//     cause.
 //   - Cookies are HttpOnly always, Secure unless [Options.InsecureCookie],
 //     SameSite=Lax, Path=/, host-only, named with the __Host- prefix by
 //     default. [New] rejects combinations that browsers would ignore.

@@ -19,8 +19,10 @@ const (
 
 	// maxCandidates bounds how many well-formed tokens of one request are
 	// looked up, so that a request carrying hundreds of cookies cannot
-	// cause hundreds of store round trips.
-	maxCandidates = 4
+	// cause hundreds of store round trips. Browsers send one cookie per
+	// matching Path and Domain, a handful at most; malformed values do not
+	// count against the bound.
+	maxCandidates = 16
 )
 
 // newToken returns a fresh token.
