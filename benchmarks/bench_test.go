@@ -2,10 +2,16 @@ package benchmarks
 
 import (
 	"context"
+	"flag"
 	"net/http"
 	"sync"
 	"testing"
 )
+
+// reverse runs the stores, and the libraries of each workload, in reverse
+// order (the baseline last instead of first); run.sh
+// alternates it between rounds, so that no library always runs first.
+var reverse = flag.Bool("bench.reverse", false, "run the libraries of each workload in reverse order")
 
 // stores is the order of the store axis; "none" holds the baseline.
 var stores = []string{"none", "memory", "redis", "postgres", "mysql", "cookie", "filesystem"}
@@ -16,13 +22,23 @@ var stores = []string{"none", "memory", "redis", "postgres", "mysql", "cookie", 
 //
 // Requests are served in process through ServeHTTP; the request template
 // is built, and the first response checked, before the timer starts.
-// run.sh selects one library per invocation to interleave them.
+// run.sh runs one workload of one store (with the baseline) per process,
+// round-robin, so that the libraries compared are measured within seconds
+// of each other.
 func BenchmarkSessions(b *testing.B) {
-	for _, store := range stores {
+	for i := range stores {
+		store := stores[i]
+		if *reverse {
+			store = stores[len(stores)-1-i]
+		}
 		b.Run("store="+store, func(b *testing.B) {
 			for _, wl := range workloads {
 				b.Run("work="+wl.name, func(b *testing.B) {
-					for _, c := range contestants {
+					for i := range contestants {
+						c := contestants[i]
+						if *reverse {
+							c = contestants[len(contestants)-1-i]
+						}
 						if c.store != store || !wl.runs(c) {
 							continue
 						}

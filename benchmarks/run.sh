@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Runs the sessionkit benchmarks against the peers, interleaved: ROUNDS
-# rounds, each running every library once (one library per process, in an
-# order that rotates every round), so that drift of a shared machine hits
-# every library alike. Then runs the lost-update probe, and writes into OUT:
+# rounds, each running every workload of every store once, one process per
+# workload and store that runs every library on it together with the
+# baseline, the libraries' order reversed every other round. Machine drift
+# thus hits the libraries compared alike: they are measured within seconds
+# of each other. Then runs the lost-update probe, and writes into OUT:
 #
 #   bench.txt      raw go test -bench output, every round
 #   benchstat.txt  benchstat, one column per library
@@ -13,9 +15,8 @@
 # With PROFILE=1 it also profiles sessionkit's memory-store workloads
 # (cpu.pprof, mem.pprof and their pprof -top listings).
 #
-# Knobs (environment): ROUNDS (default 12), BENCHTIME (200ms),
-# PROBE_ROUNDS (5), LIBS ("baseline sessionkit scs gorilla floor"),
-# OUT (results/latest). Redis, PostgreSQL and MariaDB are used at their
+# Knobs (environment): ROUNDS (default 10), BENCHTIME (200ms),
+# PROBE_ROUNDS (5), OUT (results/latest). Redis, PostgreSQL and MariaDB are used at their
 # default local addresses (SESSIONS_REDIS_URL, SESSIONS_POSTGRES_DSN,
 # SESSIONS_MYSQL_DSN override); benchmarks of an unreachable one are
 # skipped unless SESSIONS_REQUIRE_SERVICES=1.
@@ -23,10 +24,11 @@ set -euo pipefail
 cd "$(dirname "$0")"
 export GOWORK=off
 
-ROUNDS=${ROUNDS:-12}
+ROUNDS=${ROUNDS:-10}
 BENCHTIME=${BENCHTIME:-200ms}
 PROBE_ROUNDS=${PROBE_ROUNDS:-5}
-LIBS=(${LIBS:-baseline sessionkit scs gorilla floor})
+STORES=(memory redis postgres mysql cookie filesystem)
+WORKS=(untouched-nocookie untouched-cookie read incr create parallel-incr)
 OUT=${OUT:-results/latest}
 BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
@@ -51,17 +53,18 @@ go test -c -o "$bin" .
 
 : >"$OUT/bench.txt"
 start=$SECONDS
-n=${#LIBS[@]}
 for ((round = 0; round < ROUNDS; round++)); do
-	for ((i = 0; i < n; i++)); do
-		lib=${LIBS[(i + round) % n]}
-		"$bin" -test.run '^$' -test.bench "^BenchmarkSessions\$/././^lib=$lib\$" \
-			-test.benchtime "$BENCHTIME" -test.count 1 >"$tmp/out.txt" 2>&1 || {
-			cat "$tmp/out.txt" >&2
-			echo "run.sh: benchmarks of $lib failed" >&2
-			exit 1
-		}
-		cat "$tmp/out.txt" >>"$OUT/bench.txt"
+	reverse=$([ $((round % 2)) = 1 ] && echo true || echo false)
+	for store in "${STORES[@]}"; do
+		for work in "${WORKS[@]}"; do
+			"$bin" -test.run '^$' -test.bench "^BenchmarkSessions\$/^store=(none|$store)\$/^work=$work\$/" \
+				-test.benchtime "$BENCHTIME" -test.count 1 -bench.reverse="$reverse" >"$tmp/out.txt" 2>&1 || {
+				cat "$tmp/out.txt" >&2
+				echo "run.sh: benchmarks of $store/$work failed" >&2
+				exit 1
+			}
+			cat "$tmp/out.txt" >>"$OUT/bench.txt"
+		done
 	done
 	echo "round $((round + 1))/$ROUNDS done after $((SECONDS - start))s" >&2
 done
