@@ -164,7 +164,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.store, "store", "memory", "store `KIND`: memory, sqlite, postgres, mysql, redis, cache or cookie")
 	fs.StringVar(&cfg.back, "back", "redis", "with -store cache, the back store `KIND`: sqlite, postgres, mysql or redis")
 	fs.DurationVar(&cfg.cacheAge, "cache-age", time.Second, "with -store cache, the longest the front answers without consulting the back")
-	fs.StringVar(&cfg.dsn, "dsn", "", "where the store (with cache, the back store) lives; default: see the package documentation")
+	fs.StringVar(&cfg.dsn, "dsn", "", "where the store (with cache, the back store) lives; the default depends on the store:\n"+
+		"sqlite: sessions.db (a file path, relative to the working directory)\n"+
+		"postgres: postgres://postgres@127.0.0.1:5432/test?sslmode=disable (any DSN pgx accepts)\n"+
+		"mysql: root@tcp(127.0.0.1:3306)/test (a go-sql-driver DSN; parseTime is added)\n"+
+		"redis: redis://127.0.0.1:6379/0 (redis://[user:pass@]host:port/N)")
 	fs.DurationVar(&cfg.idle, "idle", 0, "idle timeout (0: none)")
 	fs.DurationVar(&cfg.lifetime, "lifetime", 0, "absolute lifetime (0: the library's default)")
 	fs.StringVar(&cfg.cookieName, "cookie-name", "", "session cookie `NAME` (default: the library's)")
