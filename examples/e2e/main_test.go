@@ -125,20 +125,40 @@ type app struct {
 	once   sync.Once
 }
 
+// startAppNoFatal is startApp for goroutines other than the test's: it
+// reports a failed start with t.Errorf and returns nil.
+func startAppNoFatal(t *testing.T, args ...string) *app {
+	a, err := launch(t, args...)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
+	return a
+}
+
 // startApp starts the app with args (plus -addr 127.0.0.1:0) and waits for
 // its "listening on" line. The app is stopped, and its clean exit
 // checked, when the test ends.
 func startApp(t *testing.T, args ...string) *app {
 	t.Helper()
+	a, err := launch(t, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+// launch starts the app and waits for its "listening on" line.
+func launch(t *testing.T, args ...string) (*app, error) {
 	a := &app{t: t, args: args, name: cookieName(args), done: make(chan struct{})}
 	a.cmd = exec.Command(appBinary, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	a.cmd.Stderr = &a.stderr
 	out, err := a.cmd.StdoutPipe()
 	if err != nil {
-		t.Fatal(err)
+		return nil, err
 	}
 	if err := a.cmd.Start(); err != nil {
-		t.Fatalf("starting the testapp: %v", err)
+		return nil, fmt.Errorf("starting the testapp: %w", err)
 	}
 	listening := make(chan string, 1)
 	go func() {
@@ -156,20 +176,21 @@ func startApp(t *testing.T, args ...string) *app {
 		a.err = a.cmd.Wait()
 		close(a.done)
 	}()
-	t.Cleanup(func() { a.stop() })
 	select {
 	case u := <-listening:
+		t.Cleanup(func() { a.stop() })
 		if !strings.HasPrefix(u, "http://127.0.0.1:") {
-			t.Fatalf("testapp %v printed %q, want listening on http://127.0.0.1:PORT", args, u)
+			return nil, fmt.Errorf("testapp %v printed %q, want listening on http://127.0.0.1:PORT", args, u)
 		}
 		a.url = u
+		return a, nil
 	case <-a.done:
-		t.Fatalf("testapp %v exited before listening (%v); stderr:\n%s", args, a.err, a.stderr.String())
+		return nil, fmt.Errorf("testapp %v exited before listening (%v); stderr:\n%s", args, a.err, a.stderr.String())
 	case <-time.After(30 * time.Second):
 		_ = a.cmd.Process.Kill()
-		t.Fatalf("testapp %v: no \"listening on\" within 30 s; stderr:\n%s", args, a.stderr.String())
+		<-a.done
+		return nil, fmt.Errorf("testapp %v: no \"listening on\" within 30 s; stderr:\n%s", args, a.stderr.String())
 	}
-	return a
 }
 
 // stop sends SIGTERM and checks that the app exits with status 0 within

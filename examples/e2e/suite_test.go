@@ -58,6 +58,7 @@ var cases = []testCase{
 	{"SlowVersusDestroy", testSlowVersusDestroy, true, nil},
 	{"SlowVersusRenew", testSlowVersusRenew, true, nil},
 	{"Restart", testRestart, false, nil},
+	{"ConcurrentStart", testConcurrentStart, false, nil},
 	{"Shutdown", testShutdown, true, nil},
 	{"Unreachable", testUnreachable, true, func(k *storeKind) string {
 		if k.unreachable == nil {
@@ -1305,6 +1306,29 @@ func testRestart(t *testing.T, e *env) {
 	wantMaxAge(t, b, r, 599, 600)
 	want(t, b.get(t, "/logout-all?user=erin", ""), http.StatusOK, "1")
 	noSession(t, b, tok)
+}
+
+// testConcurrentStart starts several instances at once on one fresh store,
+// as a deployment of replicas does: each must create the schema or find it.
+func testConcurrentStart(t *testing.T, e *env) {
+	const n = 6
+	apps := make([]*app, n)
+	var wg sync.WaitGroup
+	for i := range apps {
+		wg.Go(func() { apps[i] = startAppNoFatal(t, e.flags...) })
+	}
+	wg.Wait()
+	for i, a := range apps {
+		if a == nil {
+			t.Fatalf("instance %d of %d started at once did not start", i, n)
+		}
+	}
+	tok := newSession(t, apps[0], apps[0].get(t, "/set?key=a&value=1", ""))
+	if e.kind.persistent {
+		for _, a := range apps[1:] {
+			want(t, a.get(t, "/get?key=a", tok), http.StatusOK, "1")
+		}
+	}
 }
 
 func testShutdown(t *testing.T, e *env) {
