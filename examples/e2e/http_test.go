@@ -267,8 +267,8 @@ func noSession(t *testing.T, a *app, token string) {
 	}
 }
 
-// noSessionCookieValue checks that r does not send the cookie with value
-// token.
+// noCookieWith checks that r does not send the session cookie with value
+// token ("" for a removal cookie).
 func noCookieWith(t *testing.T, a *app, r *result, token string) {
 	t.Helper()
 	if c := r.cookie(t, a.name); c != nil && c.Value == token {

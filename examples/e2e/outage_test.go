@@ -188,7 +188,7 @@ func afterOutage(t *testing.T, a *app, tok string) {
 	want(t, a.get(t, "/get?key=a", tok), http.StatusOK, "1")
 	r := a.get(t, "/set?key=b&value=2", tok)
 	want(t, r, http.StatusOK, "ok")
-	noCookieWith(t, a, r, "")
+	noCookieWith(t, a, r, "") // no removal cookie
 	want(t, a.get(t, "/keys", tok), http.StatusOK, `["a","b"]`)
 }
 

@@ -1375,8 +1375,8 @@ func testUnreachable(t *testing.T, e *env) {
 			t.Parallel()
 			addr := tc.addr(t)
 			args := e.kind.unreachable(t, addr)
-			if !slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, addr) }) {
-				t.Skipf("%s: the store has no network address", e.kind.name)
+			if tc.name == "silent" && !slices.ContainsFunc(args, func(a string) bool { return strings.Contains(a, addr) }) {
+				t.Skipf("%s: the store has no network address (the refused case gives it an unwritable path)", e.kind.name)
 			}
 			res := runToExit(t, args...)
 			if res.code == 0 {
