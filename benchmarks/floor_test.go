@@ -81,9 +81,9 @@ func (s *redisRaw) close() error {
 // postgresRaw is one SELECT, UPDATE or INSERT through a pgx pool (which
 // prepares and caches the statements).
 type postgresRaw struct {
-	pool                         *pgxpool.Pool
-	table                        string
-	qGet, qUpdate, qInsert, qDDL string
+	pool                   *pgxpool.Pool
+	table                  string
+	qGet, qUpdate, qInsert string
 }
 
 func newPostgresRaw(purpose string) (*postgresRaw, error) {

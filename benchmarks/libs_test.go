@@ -14,7 +14,6 @@ import (
 	"github.com/alexedwards/scs/postgresstore"
 	scsredis "github.com/alexedwards/scs/redisstore"
 	"github.com/alexedwards/scs/v2"
-	scsmem "github.com/alexedwards/scs/v2/memstore"
 	redigo "github.com/gomodule/redigo/redis"
 	gorilla "github.com/gorilla/sessions"
 
@@ -221,13 +220,17 @@ type scsLib struct {
 }
 
 // newSCS returns scs with its defaults (gob codec, 24-hour lifetime, no
-// idle timeout) on store.
+// idle timeout) on store, or on its default memory store if store is nil.
+//
+// scs.New always starts the default memory store's cleanup goroutine, and
+// stopping it races with its start (the store writes its stop channel from
+// that goroutine without synchronisation, scs issues #207, #228-#231), so
+// the goroutine is left running: it wakes once a minute.
 func newSCS(store scs.Store, cleanup func() error) *scsLib {
 	sm := scs.New()
-	if ms, ok := sm.Store.(*scsmem.MemStore); ok && store != sm.Store {
-		ms.StopCleanup() // the default store's janitor, replaced below
+	if store != nil {
+		sm.Store = store
 	}
-	sm.Store = store
 	return &scsLib{sm: sm, cleanup: cleanup}
 }
 
@@ -258,8 +261,7 @@ func (l *scsLib) close() error {
 }
 
 func openSCSMemory(string) (lib, error) {
-	st := scsmem.New() // default cleanup interval, as scs.New uses
-	return newSCS(st, func() error { st.StopCleanup(); return nil }), nil
+	return newSCS(nil, nil), nil // scs's default store: its memstore
 }
 
 func openSCSRedis(purpose string) (lib, error) {
