@@ -286,10 +286,8 @@ func cookieName(args []string) string {
 	switch {
 	case name != "":
 		return name
-	case insecure:
-		return "session"
-	case domain != "" || (path != "" && path != "/"):
-		return "__Secure-session"
+	case insecure || domain != "" || (path != "" && path != "/"):
+		return "session" // the default without the prefix whose rules break
 	}
 	return "__Host-session"
 }

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -64,6 +65,7 @@ var storeKinds = []*storeKind{
 	cacheKind("postgres", setupPostgres, unreachablePostgres, postgresAddr, postgresVia),
 	cacheKind("sqlite", setupSQLite, unreachableSQLite, nil, nil),
 	cacheKind("mysql", setupMySQL, unreachableMySQL, mysqlAddr, mysqlVia),
+	{name: "redis-cluster", persistent: true, setup: setupRedisCluster, unreachable: unreachableRedisCluster},
 }
 
 func cacheKind(back string, setup func(*testing.T) ([]string, func(*testing.T) int), unreachable func(*testing.T, string) []string,
@@ -544,4 +546,64 @@ func (e *env) wantRecords(t *testing.T, want int, why string) {
 	if got := e.count(t); got != want {
 		t.Fatalf("%s: the store holds %d session records, want %d", why, got, want)
 	}
+}
+
+// ---- Redis Cluster ----
+
+// The cluster kinds run against the cluster .ci/redis-cluster.sh starts
+// (SESSIONS_REDIS_CLUSTER: comma-separated seed addresses; default
+// 127.0.0.1:7001-7003). A cluster has only DB 0 and the app takes no key
+// prefix, so tests share the keyspace: their sessions never collide (random
+// IDs), but records cannot be counted per test, so "nothing created" is
+// checked through behaviour, as for the memory store.
+
+var redisCluster struct {
+	once  sync.Once
+	err   error
+	seeds []string
+}
+
+func clusterSeeds() []string {
+	if s := os.Getenv("SESSIONS_REDIS_CLUSTER"); s != "" {
+		return strings.Split(s, ",")
+	}
+	return []string{"127.0.0.1:7001", "127.0.0.1:7002", "127.0.0.1:7003"}
+}
+
+// clusterDSN is the testapp -dsn naming a cluster with the given seeds.
+func clusterDSN(seeds []string) string {
+	q := url.Values{}
+	for _, s := range seeds[1:] {
+		q.Add("addr", s)
+	}
+	if len(seeds) == 1 {
+		q.Add("addr", seeds[0])
+	}
+	return "redis://" + seeds[0] + "?" + q.Encode()
+}
+
+func setupRedisCluster(t *testing.T) ([]string, func(*testing.T) int) {
+	t.Helper()
+	redisCluster.once.Do(func() {
+		redisCluster.seeds = clusterSeeds()
+		c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: redisCluster.seeds, DialTimeout: 2 * time.Second})
+		defer c.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		info, err := c.ClusterInfo(ctx).Result()
+		switch {
+		case err != nil:
+			redisCluster.err = err
+		case !strings.Contains(info, "cluster_state:ok"):
+			redisCluster.err = fmt.Errorf("cluster state is not ok:\n%s", info)
+		}
+	})
+	if redisCluster.err != nil {
+		unavailable(t, "Redis Cluster (start it with .ci/redis-cluster.sh start)", redisCluster.err)
+	}
+	return []string{"-store", "redis", "-dsn", clusterDSN(redisCluster.seeds)}, nil
+}
+
+func unreachableRedisCluster(_ *testing.T, addr string) []string {
+	return []string{"-store", "redis", "-dsn", clusterDSN([]string{addr})}
 }

@@ -26,9 +26,9 @@
 //	-dsn DSN              where the store (with cache, the back store) lives
 //	-idle DURATION        idle timeout (0: none)
 //	-lifetime DURATION    absolute lifetime (0: the library's default, 24h)
-//	-cookie-name NAME     cookie name (default: the library's, "__Host-session",
-//	                      without the prefix that -insecure, -domain or -path
-//	                      would break: "__Secure-session" or "session")
+//	-cookie-name NAME     cookie name (default: the library's, "__Host-session";
+//	                      "session", without the prefix, when -insecure,
+//	                      -domain or -path break the prefix's rules)
 //	-insecure             leave the Secure attribute off
 //	-browser-session      cookies with neither Max-Age nor Expires
 //	-domain D             the cookie's Domain attribute (default host-only)
@@ -47,7 +47,8 @@
 //	          the search_path, which the DSN may set)
 //	mysql     root@tcp(127.0.0.1:3306)/test (a go-sql-driver DSN; the app
 //	          adds parseTime and connection timeouts)
-//	redis     redis://127.0.0.1:6379/0 (redis://[user:pass@]host:port/N)
+//	redis     redis://127.0.0.1:6379/0 (redis://[user:pass@]host:port/N; a Redis
+//	          Cluster: redis://host:port?addr=host2:port2&addr=host3:port3)
 //
 // The app creates the table it needs (named "sessions") idempotently at
 // start-up, in the database or Redis DB number the DSN names, and runs the
@@ -168,7 +169,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 		"sqlite: sessions.db (a file path, relative to the working directory)\n"+
 		"postgres: postgres://postgres@127.0.0.1:5432/test?sslmode=disable (any DSN pgx accepts)\n"+
 		"mysql: root@tcp(127.0.0.1:3306)/test (a go-sql-driver DSN; parseTime is added)\n"+
-		"redis: redis://127.0.0.1:6379/0 (redis://[user:pass@]host:port/N)")
+		"redis: redis://127.0.0.1:6379/0 (redis://[user:pass@]host:port/N; cluster: redis://host:port?addr=host2:port2&addr=...)")
 	fs.DurationVar(&cfg.idle, "idle", 0, "idle timeout (0: none)")
 	fs.DurationVar(&cfg.lifetime, "lifetime", 0, "absolute lifetime (0: the library's default)")
 	fs.StringVar(&cfg.cookieName, "cookie-name", "", "session cookie `NAME` (default: the library's)")
@@ -202,8 +203,14 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 // managerOptions maps the flags onto sessions.Options.
 func managerOptions(cfg config, logger *slog.Logger) (*sessions.Options, error) {
+	name := cfg.cookieName
+	if name == "" && (cfg.insecure || cfg.domain != "" || (cfg.path != "" && cfg.path != "/")) {
+		// The contract: when another flag breaks the default's prefix
+		// rules, the app uses the default name without the prefix.
+		name = strings.TrimPrefix(sessions.DefaultCookieName, "__Host-")
+	}
 	opts := &sessions.Options{
-		CookieName:           cfg.cookieName,
+		CookieName:           name,
 		Path:                 cfg.path,
 		Domain:               cfg.domain,
 		InsecureCookie:       cfg.insecure,

@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"fmt"
 	"log/slog"
+	"net/url"
 	"strings"
 	"time"
 
@@ -197,14 +198,25 @@ func openMySQL(ctx context.Context, dsn string, _ *slog.Logger) (sessions.Store,
 }
 
 func openRedis(ctx context.Context, dsn string, _ *slog.Logger) (sessions.Store, func(), error) {
-	opts, err := redis.ParseURL(dsn)
-	if err != nil {
-		return nil, nil, usageError{fmt.Errorf("redis: -dsn: %w", err)}
+	var c redis.UniversalClient
+	if u, err := url.Parse(dsn); err == nil && u.Query().Has("addr") {
+		// A cluster: redis://host:port?addr=host2:port2&addr=host3:port3
+		opts, err := redis.ParseClusterURL(dsn)
+		if err != nil {
+			return nil, nil, usageError{fmt.Errorf("redis cluster: -dsn: %w", err)}
+		}
+		opts.ContextTimeoutEnabled = true
+		c = redis.NewClusterClient(opts)
+	} else {
+		opts, err := redis.ParseURL(dsn)
+		if err != nil {
+			return nil, nil, usageError{fmt.Errorf("redis: -dsn: %w", err)}
+		}
+		// Honour the store's per-call deadlines at the socket, so that a
+		// stalled server fails requests in seconds.
+		opts.ContextTimeoutEnabled = true
+		c = redis.NewClient(opts)
 	}
-	// Honour the store's per-call deadlines at the socket, so that a
-	// stalled server fails requests in seconds.
-	opts.ContextTimeoutEnabled = true
-	c := redis.NewClient(opts)
 	fail := func(err error) (sessions.Store, func(), error) {
 		c.Close()
 		return nil, nil, fmt.Errorf("redis: %w", err)
