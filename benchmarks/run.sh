@@ -7,7 +7,8 @@
 # of each other. Then runs the lost-update probe, and writes into OUT:
 #
 #   bench.txt      raw go test -bench output, every round
-#   benchstat.txt  benchstat, one column per library
+#   benchstat.txt  benchstat per store, one column per library, against
+#                  the baseline and against the store's floor
 #   probe.tsv      lost-update counts; probe.log its verbose output
 #   summary.md     medians, ratios and the issue-6 targets (cmd/summarize)
 #   env.txt        date, machine, load, Go and library versions
@@ -86,5 +87,17 @@ fi
 
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg); benchmarks took $((SECONDS - start))s" >>"$OUT/env.txt"
 go run ./cmd/summarize -probe "$OUT/probe.tsv" "$OUT/bench.txt" >"$OUT/summary.md"
-go run "$BENCHSTAT" -col /lib "$OUT/bench.txt" >"$OUT/benchstat.txt"
+# benchstat compares against its first column: per store, every library
+# against the baseline, then against that store's floor.
+{
+	for store in "${STORES[@]}"; do
+		echo "## $store: against the baseline"
+		go run "$BENCHSTAT" -filter "/store:(none OR $store)" -ignore /store \
+			-col '/lib@(baseline floor sessionkit scs gorilla)' "$OUT/bench.txt"
+		case $store in cookie | filesystem) continue ;; esac
+		echo "## $store: against the floor"
+		go run "$BENCHSTAT" -filter "/store:$store -/work:untouched-nocookie -/work:untouched-cookie" \
+			-ignore /store -col '/lib@(floor sessionkit scs)' "$OUT/bench.txt"
+	done
+} >"$OUT/benchstat.txt"
 cat "$OUT/env.txt" "$OUT/summary.md"
