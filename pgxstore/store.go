@@ -44,6 +44,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -242,15 +243,22 @@ SELECT count(*) FROM d WHERE expiry > $2`,
 }
 
 // CreateTable creates the table and its indexes if they do not exist. It is
-// idempotent; the schema, when configured, must already exist.
+// idempotent, and safe to call from many processes at once (every instance
+// of an application at start-up): PostgreSQL's CREATE ... IF NOT EXISTS is
+// not safe against itself, so the statements run in one transaction under
+// a transaction-level advisory lock. The schema, when configured, must
+// already exist.
 func (s *Store) CreateTable(ctx context.Context) error {
-	for _, q := range s.ddl {
-		if _, err := s.db.Exec(ctx, q); err != nil {
-			return fmt.Errorf("pgxstore: create table: %w", err)
-		}
+	q := "DO $sessionkit$ BEGIN PERFORM pg_advisory_xact_lock(" + ddlLockKey + "); " +
+		strings.Join(s.ddl, "; ") + "; END $sessionkit$"
+	if _, err := s.db.Exec(ctx, q); err != nil {
+		return fmt.Errorf("pgxstore: create table: %w", err)
 	}
 	return nil
 }
+
+// ddlLockKey is the advisory lock that serializes CreateTable calls.
+const ddlLockKey = "hashtext('github.com/sessionkit/sessions/pgxstore.CreateTable')"
 
 // Create stores a new record with version 1 unless a live record has the
 // id. An expired record with the id is replaced. A malformed id is an error

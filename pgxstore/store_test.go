@@ -92,6 +92,34 @@ func TestCreateTableIsIdempotent(t *testing.T) {
 	}
 }
 
+// TestCreateTableConcurrently starts many CreateTable calls on a fresh
+// schema at once, as application instances starting together do: plain
+// CREATE TABLE IF NOT EXISTS fails some of them with a unique violation in
+// the catalog.
+func TestCreateTableConcurrently(t *testing.T) {
+	t.Parallel()
+	p := testPool(t)
+	schema := testSchema(t, p)
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			s, err := pgxstore.New(p, &pgxstore.Options{Schema: schema})
+			if err == nil {
+				err = s.CreateTable(context.Background())
+			}
+			errs <- err
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Errorf("concurrent CreateTable: %v", err)
+		}
+	}
+}
+
 // TestDDLConstant runs the exported DDL (default table, search_path) and
 // checks that the store works on the table it creates.
 func TestDDLConstant(t *testing.T) {
