@@ -143,19 +143,8 @@ func openPostgres(ctx context.Context, dsn string, _ *slog.Logger) (sessions.Sto
 	if err != nil {
 		return fail(err)
 	}
-	// PostgreSQL's CREATE TABLE IF NOT EXISTS is not safe against itself:
-	// when several instances start at once on a fresh database, all but
-	// one may fail on a catalog unique index (SQLSTATE 23505). Once the
-	// winner has committed, a retry finds the table.
-	for attempt := 1; ; attempt++ {
-		err := store.CreateTable(ctx)
-		if err == nil {
-			break
-		}
-		if attempt == 5 || ctx.Err() != nil {
-			return fail(err)
-		}
-		time.Sleep(time.Duration(attempt) * 100 * time.Millisecond)
+	if err := store.CreateTable(ctx); err != nil {
+		return fail(err)
 	}
 	return store, pool.Close, nil
 }
