@@ -153,7 +153,8 @@ func FromContext(ctx context.Context) *Session {
 	return s
 }
 
-// lock locks s and makes sure it is loaded. The caller unlocks s.mu.
+// lock locks s and makes sure it is loaded. On success the caller holds
+// s.mu and unlocks it; on failure s.mu is not held.
 func (s *Session) lock() error {
 	if s == nil {
 		return ErrNoSession
@@ -162,7 +163,11 @@ func (s *Session) lock() error {
 	if !s.loaded {
 		s.load()
 	}
-	return s.err
+	if s.err != nil {
+		s.mu.Unlock()
+		return s.err
+	}
+	return nil
 }
 
 // load finds the request's session: the first cookie with the configured
@@ -208,9 +213,6 @@ func (s *Session) load() {
 // change and stays within MaxDataSize.
 func (s *Session) change(o op) error {
 	if err := s.lock(); err != nil {
-		if s != nil {
-			s.mu.Unlock()
-		}
 		return err
 	}
 	defer s.mu.Unlock()
@@ -270,9 +272,6 @@ func (s *Session) applyChecked(r *record, o op) error {
 
 func (s *Session) value(key string) (json.RawMessage, bool, error) {
 	if err := s.lock(); err != nil {
-		if s != nil {
-			s.mu.Unlock()
-		}
 		return nil, false, err
 	}
 	defer s.mu.Unlock()
@@ -300,9 +299,6 @@ func Get[T any](s *Session, key string) (T, bool, error) {
 func Pop[T any](s *Session, key string) (T, bool, error) {
 	var v T
 	if err := s.lock(); err != nil {
-		if s != nil {
-			s.mu.Unlock()
-		}
 		return v, false, err
 	}
 	defer s.mu.Unlock()
@@ -356,9 +352,6 @@ func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 // transact applies o and saves the session now.
 func (s *Session) transact(o op) error {
 	if err := s.lock(); err != nil {
-		if s != nil {
-			s.mu.Unlock()
-		}
 		return err
 	}
 	defer s.mu.Unlock()
@@ -397,9 +390,6 @@ func (s *Session) Clear() error {
 // Keys returns the keys of the session's values, sorted byte-wise.
 func (s *Session) Keys() ([]string, error) {
 	if err := s.lock(); err != nil {
-		if s != nil {
-			s.mu.Unlock()
-		}
 		return nil, err
 	}
 	defer s.mu.Unlock()
@@ -416,9 +406,6 @@ func (s *Session) Keys() ([]string, error) {
 // that [Manager.ListOwner] lists.
 func (s *Session) ID() (string, error) {
 	if err := s.lock(); err != nil {
-		if s != nil {
-			s.mu.Unlock()
-		}
 		return "", err
 	}
 	defer s.mu.Unlock()
@@ -428,9 +415,6 @@ func (s *Session) ID() (string, error) {
 // Owner returns the session's owner, "" for none.
 func (s *Session) Owner() (string, error) {
 	if err := s.lock(); err != nil {
-		if s != nil {
-			s.mu.Unlock()
-		}
 		return "", err
 	}
 	defer s.mu.Unlock()
@@ -504,9 +488,6 @@ func (s *Session) SetBrowserSession(on bool) error {
 // kept; at login use [Session.RenewAfterLogin].
 func (s *Session) Renew() error {
 	if err := s.lock(); err != nil {
-		if s != nil {
-			s.mu.Unlock()
-		}
 		return err
 	}
 	defer s.mu.Unlock()
@@ -525,9 +506,6 @@ func (s *Session) Renew() error {
 // after the user has proved who they are.
 func (s *Session) RenewAfterLogin(owner string) error {
 	if err := s.lock(); err != nil {
-		if s != nil {
-			s.mu.Unlock()
-		}
 		return err
 	}
 	defer s.mu.Unlock()
@@ -547,26 +525,13 @@ func (s *Session) RenewAfterLogin(owner string) error {
 // session with a new ID.
 func (s *Session) Destroy() error {
 	if err := s.lock(); err != nil {
-		if s != nil {
-			s.mu.Unlock()
-		}
 		return err
 	}
 	defer s.mu.Unlock()
 	if s.committed {
 		return ErrCommitted
 	}
-	if s.exists {
-		ctx := s.m.storeContext(s.ctx)
-		err := s.m.store.Delete(ctx, s.id)
-		ctx.release()
-		if err != nil {
-			return fmt.Errorf("%w: delete: %w", ErrStore, err)
-		}
-	}
-	s.reset()
-	s.destroyed = true
-	return nil
+	return s.end()
 }
 
 // reset turns s into a new, empty session without a record.
@@ -591,7 +556,7 @@ func (s *Session) save(now time.Time) error {
 	for attempt := 1; ; attempt++ {
 		exp := s.m.expiry(&s.rec, now)
 		if !exp.After(now) {
-			return s.expire()
+			return s.end()
 		}
 		data := s.rec.encode()
 		if len(data) > s.m.cfg.MaxDataSize {
@@ -674,7 +639,7 @@ func (s *Session) create(now time.Time) error {
 	}
 	exp := s.m.expiry(&s.rec, now)
 	if !exp.After(now) {
-		return s.expire()
+		return s.end()
 	}
 	data := s.rec.encode()
 	if len(data) > s.m.cfg.MaxDataSize {
@@ -698,14 +663,12 @@ func (s *Session) create(now time.Time) error {
 	return ErrIDCollision
 }
 
-// expire ends a session whose deadline has passed.
-func (s *Session) expire() error {
+// end deletes the session's record, if it has one, and turns s into a new,
+// empty session whose response removes the cookie.
+func (s *Session) end() error {
 	if s.exists {
-		ctx := s.m.storeContext(s.ctx)
-		err := s.m.store.Delete(ctx, s.id)
-		ctx.release()
-		if err != nil {
-			return fmt.Errorf("%w: delete: %w", ErrStore, err)
+		if err := s.deleteRecord(s.id); err != nil {
+			return err
 		}
 	}
 	s.reset()
@@ -730,12 +693,19 @@ func (s *Session) commitRenew(now time.Time) error {
 		s.token, s.id, s.exists, s.version, s.expiry = oldToken, old, true, oldVersion, oldExpiry
 		return err
 	}
-	ctx := s.m.storeContext(s.ctx)
-	err := s.m.store.Delete(ctx, old)
-	ctx.release()
-	if err != nil {
+	if err := s.deleteRecord(old); err != nil {
 		// Fail without handing out the new ID; it expires unused.
 		s.cookie = false
+		return err
+	}
+	return nil
+}
+
+// deleteRecord deletes the record with the id from the store.
+func (s *Session) deleteRecord(id string) error {
+	ctx := s.m.storeContext(s.ctx)
+	defer ctx.release()
+	if err := s.m.store.Delete(ctx, id); err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)
 	}
 	return nil
