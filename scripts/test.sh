@@ -13,16 +13,19 @@ while IFS= read -r mod; do
 	rel=${dir#"$root"}; rel=${rel#/}; rel=${rel:-.}
 	case "$rel" in tools) continue ;; esac
 	echo "== $rel"
-	# -v feeds the tally below; only package results and failures are shown.
-	if ! (cd "$dir" && GOWORK=off go test -race -count=1 -v "$@" ./... >"$log" 2>&1); then
+	# -v feeds the tally below. A passing module shows its package results; a
+	# failing one shows its whole output but for the progress lines.
+	if (cd "$dir" && GOWORK=off go test -race -count=1 -v "$@" ./... >"$log" 2>&1); then
+		grep -E '^(ok|FAIL|\?) ' "$log" || true
+	else
 		status=1
+		grep -vE '^\s*(=== (RUN|PAUSE|CONT|NAME)|--- (PASS|SKIP))' "$log" || true
 	fi
-	grep -E '^(ok|FAIL|---|panic:|\?)|^\s+--- FAIL|_test\.go:[0-9]+:' "$log" | grep -vE '^\s*--- (PASS|SKIP)' || true
 	passed=$((${passed:-0} + $(grep -cE '^\s*--- PASS' "$log")))
 	failed=$((${failed:-0} + $(grep -cE '^\s*--- FAIL' "$log")))
 	skipped=$((${skipped:-0} + $(grep -cE '^\s*--- SKIP' "$log")))
 	if [ "${SESSIONS_SHOW_SKIPS:-}" = 1 ] || [ "${SESSIONS_REQUIRE_SERVICES:-}" = 1 ]; then
-		grep -E -A1 '^\s*--- SKIP' "$log" | grep -vE '^--$' | sed 's/^/  /' || true
+		grep -E -B1 '^\s*--- SKIP' "$log" | grep -vE '^--$' | sed 's/^/  /' || true
 	fi
 done < <(find "$root" -name go.mod -not -path '*/.git/*' | sort)
 echo
