@@ -110,10 +110,38 @@ func TestTargets(t *testing.T) {
 	if err := write(&sb, res, probe); err != nil {
 		t.Fatal(err)
 	}
-	for _, s := range []string{"| read | sessionkit | 4000 | 0% | 2000 | 20 | – | 4.00x | 0.10x |", "| memory | scs | 2 | 100 | 0 | 96 | 96.0% |", "**missed**"} {
+	for _, s := range []string{"| read | sessionkit | 4000 | 0% | 2000 | 20 | – | – | 4.00x | 4.00x | 0.10x |", "| memory | scs | 2 | 100 | 0 | 96 | 96.0% |", "**missed**"} {
 		if !strings.Contains(sb.String(), s) {
 			t.Errorf("summary lacks %q:\n%s", s, sb.String())
 		}
+	}
+}
+
+func TestPairedRatiosStayWithinAProcess(t *testing.T) {
+	// Two processes: in each, sessionkit takes twice the baseline's time,
+	// although the machine was three times slower during the second.
+	const out = `goos: linux
+BenchmarkSessions/store=none/work=read/lib=baseline-2 1 1000 ns/op
+BenchmarkSessions/store=memory/work=read/lib=floor-2 1 1500 ns/op
+BenchmarkSessions/store=memory/work=read/lib=sessionkit-2 1 2000 ns/op
+goos: linux
+BenchmarkSessions/store=memory/work=read/lib=sessionkit-2 1 6000 ns/op
+BenchmarkSessions/store=memory/work=read/lib=floor-2 1 4500 ns/op
+BenchmarkSessions/store=none/work=read/lib=baseline-2 1 3000 ns/op
+`
+	res := results{}
+	if err := res.parse(strings.NewReader(out)); err != nil {
+		t.Fatal(err)
+	}
+	sk := res[key{"memory", "read", "sessionkit"}]
+	if got := paired(sk.vsBase); got != "2.00x" {
+		t.Errorf("paired vs baseline = %s, want 2.00x (%v)", got, sk.vsBase)
+	}
+	if got := paired(sk.vsFloor); got != "1.33x" {
+		t.Errorf("paired vs floor = %s, want 1.33x (%v)", got, sk.vsFloor)
+	}
+	if fl := res[key{"memory", "read", "floor"}]; len(fl.vsFloor) != 0 {
+		t.Errorf("the floor is paired with itself: %v", fl.vsFloor)
 	}
 }
 
