@@ -21,9 +21,9 @@ while IFS= read -r mod; do
 		status=1
 		grep -vE '^\s*(=== (RUN|PAUSE|CONT|NAME)|--- (PASS|SKIP))' "$log" || true
 	fi
-	passed=$((${passed:-0} + $(grep -cE '^\s*--- PASS' "$log")))
-	failed=$((${failed:-0} + $(grep -cE '^\s*--- FAIL' "$log")))
-	skipped=$((${skipped:-0} + $(grep -cE '^\s*--- SKIP' "$log")))
+	p=$(grep -cE '^\s*--- PASS' "$log"); f=$(grep -cE '^\s*--- FAIL' "$log"); s=$(grep -cE '^\s*--- SKIP' "$log")
+	echo "   $rel: $p passed, $f failed, $s skipped (tests and subtests)"
+	passed=$((${passed:-0} + p)); failed=$((${failed:-0} + f)); skipped=$((${skipped:-0} + s))
 	if [ "${SESSIONS_SHOW_SKIPS:-}" = 1 ] || [ "${SESSIONS_REQUIRE_SERVICES:-}" = 1 ]; then
 		grep -E -B1 '^\s*--- SKIP' "$log" | grep -vE '^--$' | sed 's/^/  /' || true
 	fi
