@@ -30,7 +30,7 @@ const (
 
 	// DefaultStoreTimeout bounds every store call, on top of the request's
 	// context.
-	DefaultStoreTimeout = 5 * time.Second
+	DefaultStoreTimeout = 3 * time.Second
 
 	// DefaultMaxDataSize is the largest encoded session accepted.
 	DefaultMaxDataSize = 64 << 10

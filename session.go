@@ -36,7 +36,6 @@ type Session struct {
 	loaded    bool
 	err       error // sticky load failure: fail closed
 	hadCookie bool  // the request carried a cookie with our name
-	cands     [maxCandidates]string
 
 	token   string // "" until the session has a record
 	id      string
@@ -175,15 +174,16 @@ func (s *Session) lock() error {
 // every accessor, never taken for "no session".
 func (s *Session) load() {
 	s.loaded = true
-	var toks []string
-	toks, s.hadCookie = candidates(s.cands[:0], s.req, s.m.cfg.CookieName)
+	var buf [maxCandidates]candidate
+	toks, hadCookie := candidates(buf[:0], s.req, s.m.cfg.CookieName)
+	s.hadCookie = hadCookie
 	if len(toks) == 0 {
 		s.rec = record{values: map[string]json.RawMessage{}}
 		return
 	}
 	now := s.m.now()
-	for _, tok := range toks {
-		id := idOf(tok)
+	for _, c := range toks {
+		tok, id := c.token, tokenID(c.raw)
 		ctx := s.m.storeContext(s.ctx)
 		data, version, expiry, found, err := s.m.store.Load(ctx, id, now)
 		ctx.release()

@@ -51,27 +51,25 @@ func decodeToken(s string) (b [tokenBytes]byte, ok bool) {
 	if len(s) != tokenLen {
 		return b, false
 	}
-	var acc uint32
-	var bits uint
-	j := 0
-	for i := range len(s) {
-		v := b64[s[i]]
-		if v == 0xff {
+	// Ten groups of four characters make 30 bytes; valid characters map to
+	// values below 64, so one test per group finds any invalid one.
+	for i, j := 0, 0; i < 40; i, j = i+4, j+3 {
+		c0, c1, c2, c3 := b64[s[i]], b64[s[i+1]], b64[s[i+2]], b64[s[i+3]]
+		if (c0|c1|c2|c3)&0xc0 != 0 {
 			return b, false
 		}
-		acc = acc<<6 | uint32(v)
-		bits += 6
-		if bits >= 8 {
-			bits -= 8
-			b[j] = byte(acc >> bits)
-			j++
-			acc &= 1<<bits - 1
-		}
+		b[j] = c0<<2 | c1>>4
+		b[j+1] = c1<<4 | c2>>2
+		b[j+2] = c2<<6 | c3
 	}
-	// 43 characters carry 258 bits; the last 2 must be zero.
-	if acc != 0 {
+	// The last three characters carry 18 bits: two bytes, then two bits
+	// that must be zero.
+	c0, c1, c2 := b64[s[40]], b64[s[41]], b64[s[42]]
+	if (c0|c1|c2)&0xc0 != 0 || c2&3 != 0 {
 		return b, false
 	}
+	b[30] = c0<<2 | c1>>4
+	b[31] = c1<<4 | c2>>2
 	return b, true
 }
 
@@ -89,6 +87,12 @@ func idOf(token string) string {
 	return tokenID(raw)
 }
 
+// A candidate is a well-formed token from the request and its bytes.
+type candidate struct {
+	token string
+	raw   [tokenBytes]byte
+}
+
 // candidates returns the distinct well-formed tokens that the request's
 // cookies named name carry, in order, at most maxCandidates, and whether any
 // cookie had that name. Every Cookie header line is considered, and a
@@ -96,7 +100,7 @@ func idOf(token string) string {
 // the configured name only, so that requests with many cookies cost no more
 // than a scan.
 // The result is appended to out, which the caller may preallocate.
-func candidates(out []string, r *http.Request, name string) (_ []string, seen bool) {
+func candidates(out []candidate, r *http.Request, name string) (_ []candidate, seen bool) {
 	for _, line := range r.Header["Cookie"] {
 		for len(line) > 0 {
 			var part string
@@ -110,10 +114,11 @@ func candidates(out []string, r *http.Request, name string) (_ []string, seen bo
 			if len(v) == tokenLen+2 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1] // RFC 6265 allows a quoted value
 			}
-			if _, ok := decodeToken(v); !ok || slices.Contains(out, v) {
+			raw, ok := decodeToken(v)
+			if !ok || slices.ContainsFunc(out, func(c candidate) bool { return c.token == v }) {
 				continue
 			}
-			out = append(out, v)
+			out = append(out, candidate{v, raw})
 			if len(out) == maxCandidates {
 				return out, true
 			}

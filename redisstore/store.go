@@ -200,8 +200,13 @@ func indexHorizon(exp, now int64) int64 {
 
 func ms(t time.Time) int64 { return clampMillis(t.UnixMilli()) }
 
-// bound applies the store's timeout to ctx.
+// bound applies the store's timeout to ctx, unless ctx already ends no
+// later (as the sessions Manager's store-call contexts do with the default
+// timeouts): a second deadline would cost a timer and change nothing.
 func (s *Store) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) <= s.timeout {
+		return ctx, func() {}
+	}
 	return context.WithTimeout(ctx, s.timeout)
 }
 
