@@ -44,6 +44,7 @@ type Session struct {
 	expiry  time.Time // as stored
 	rec     record
 	ops     []op // changes since the last save, re-applied on conflict
+	opsBuf  [2]op
 
 	dirty     bool
 	renew     renewKind
@@ -230,6 +231,9 @@ func (s *Session) changeLocked(o op) error {
 	if err := s.applyChecked(&s.rec, o); err != nil {
 		return err
 	}
+	if s.ops == nil {
+		s.ops = s.opsBuf[:0]
+	}
 	s.ops = append(s.ops, o)
 	s.dirty = true
 	return nil
@@ -360,6 +364,9 @@ func (s *Session) transact(o op) error {
 	}
 	if err := s.applyChecked(&s.rec, o); err != nil {
 		return err
+	}
+	if s.ops == nil {
+		s.ops = s.opsBuf[:0]
 	}
 	s.ops = append(s.ops, o)
 	s.dirty = true
@@ -538,7 +545,7 @@ func (s *Session) Destroy() error {
 func (s *Session) reset() {
 	s.token, s.id, s.exists, s.version, s.expiry = "", "", false, 0, time.Time{}
 	s.rec = record{values: map[string]json.RawMessage{}}
-	s.ops = nil
+	s.ops = s.ops[:0]
 	s.dirty, s.renew, s.cookie = false, renewNone, false
 }
 
@@ -548,7 +555,7 @@ func (s *Session) reset() {
 func (s *Session) save(now time.Time) error {
 	if !s.exists {
 		if s.rec.empty() {
-			s.ops, s.dirty = nil, false
+			s.ops, s.dirty = s.ops[:0], false
 			return nil // never persist an empty session
 		}
 		return s.create(now)
@@ -574,7 +581,7 @@ func (s *Session) save(now time.Time) error {
 				s.cookie = true
 			}
 			s.expiry = exp
-			s.ops, s.dirty = nil, false
+			s.ops, s.dirty = s.ops[:0], false
 			return nil
 		}
 		if !found {
@@ -656,7 +663,7 @@ func (s *Session) create(now time.Time) error {
 		}
 		if created {
 			s.token, s.id, s.exists, s.version, s.expiry = tok, id, true, 1, exp
-			s.ops, s.dirty, s.cookie = nil, false, true
+			s.ops, s.dirty, s.cookie = s.ops[:0], false, true
 			return nil
 		}
 	}
