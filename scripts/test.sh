@@ -25,7 +25,7 @@ while IFS= read -r mod; do
 	echo "   $rel: $p passed, $f failed, $s skipped (tests and subtests)"
 	passed=$((${passed:-0} + p)); failed=$((${failed:-0} + f)); skipped=$((${skipped:-0} + s))
 	if [ "${SESSIONS_SHOW_SKIPS:-}" = 1 ] || [ "${SESSIONS_REQUIRE_SERVICES:-}" = 1 ]; then
-		grep -E -B1 '^\s*--- SKIP' "$log" | grep -vE '^--$' | sed 's/^/  /' || true
+		grep -E '^\s*--- SKIP' "$log" | sed 's/^ */  /' || true
 	fi
 done < <(find "$root" -name go.mod -not -path '*/.git/*' | sort)
 echo
