@@ -222,7 +222,7 @@ func (s *Session) change(o op) error {
 
 func (s *Session) changeLocked(o op) error {
 	if s.committed {
-		s.m.cfg.Logger.WarnContext(s.ctx, "sessions: change after the response headers were written was not saved", "key", o.key)
+		s.m.cfg.Logger.WarnContext(s.ctx, "sessions: change after the response headers were written was not saved")
 		return ErrCommitted
 	}
 	if !s.rec.changes(o) {
@@ -359,17 +359,9 @@ func (s *Session) transact(o op) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	if s.committed {
-		return ErrCommitted
-	}
-	if err := s.applyChecked(&s.rec, o); err != nil {
+	if err := s.changeLocked(o); err != nil {
 		return err
 	}
-	if s.ops == nil {
-		s.ops = s.opsBuf[:0]
-	}
-	s.ops = append(s.ops, o)
-	s.dirty = true
 	return s.save(s.m.now())
 }
 
