@@ -46,6 +46,9 @@ type Session struct {
 	ops     []op // changes since the last save, re-applied on conflict
 	opsBuf  [2]op
 
+	call0     callContext // the first store call's context, without an allocation
+	call0Used bool
+
 	dirty     bool
 	renew     renewKind
 	destroyed bool // the request's session was destroyed: send a removal cookie
@@ -185,7 +188,7 @@ func (s *Session) load() {
 	now := s.m.now()
 	for _, c := range toks {
 		tok, id := c.token, tokenID(c.raw)
-		ctx := s.m.storeContext(s.ctx)
+		ctx := s.storeContext()
 		data, version, expiry, found, err := s.m.store.Load(ctx, id, now)
 		ctx.release()
 		if err != nil {
@@ -208,6 +211,18 @@ func (s *Session) load() {
 		return
 	}
 	s.rec = record{values: map[string]json.RawMessage{}}
+}
+
+// storeContext returns the context of one store call. The first call of
+// the request uses one kept in the session; it is never reused, so a store
+// that holds on to a context after returning still sees the right one.
+func (s *Session) storeContext() *callContext {
+	if s.call0Used {
+		return s.m.storeContext(s.ctx)
+	}
+	s.call0Used = true
+	s.call0.parent, s.call0.deadline = s.ctx, time.Now().Add(s.m.cfg.StoreTimeout)
+	return &s.call0
 }
 
 // change records and applies o, after checking that the session can still
@@ -561,7 +576,7 @@ func (s *Session) save(now time.Time) error {
 		if len(data) > s.m.cfg.MaxDataSize {
 			return &TooLargeError{Size: len(data), Limit: s.m.cfg.MaxDataSize}
 		}
-		ctx := s.m.storeContext(s.ctx)
+		ctx := s.storeContext()
 		updated, found, err := s.m.store.Update(ctx, s.id, s.version, data, exp, s.rec.owner, now)
 		ctx.release()
 		if err != nil {
@@ -594,7 +609,7 @@ func (s *Session) save(now time.Time) error {
 
 // refresh reloads the record and re-applies this request's changes to it.
 func (s *Session) refresh(now time.Time) error {
-	ctx := s.m.storeContext(s.ctx)
+	ctx := s.storeContext()
 	data, version, expiry, found, err := s.m.store.Load(ctx, s.id, now)
 	ctx.release()
 	if err != nil {
@@ -647,7 +662,7 @@ func (s *Session) create(now time.Time) error {
 	for range 3 {
 		tok := newToken()
 		id := idOf(tok)
-		ctx := s.m.storeContext(s.ctx)
+		ctx := s.storeContext()
 		created, err := s.m.store.Create(ctx, id, data, exp, s.rec.owner, now)
 		ctx.release()
 		if err != nil {
@@ -702,7 +717,7 @@ func (s *Session) commitRenew(now time.Time) error {
 
 // deleteRecord deletes the record with the id from the store.
 func (s *Session) deleteRecord(id string) error {
-	ctx := s.m.storeContext(s.ctx)
+	ctx := s.storeContext()
 	defer ctx.release()
 	if err := s.m.store.Delete(ctx, id); err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)
@@ -726,7 +741,7 @@ func (s *Session) touch(now time.Time) error {
 	if exp.Sub(s.expiry) < interval {
 		return nil
 	}
-	ctx := s.m.storeContext(s.ctx)
+	ctx := s.storeContext()
 	found, err := s.m.store.Touch(ctx, s.id, exp, now)
 	ctx.release()
 	if err != nil {
