@@ -34,6 +34,15 @@ type Session struct {
 	req *http.Request
 
 	loaded    bool
+	committed bool
+
+	// The rest exists once the session is loaded, so that a request that
+	// never touches its session allocates only what the middleware needs.
+	*loadedState
+}
+
+// loadedState is the state of a Session that a handler has used.
+type loadedState struct {
 	err       error // sticky load failure: fail closed
 	hadCookie bool  // the request carried a cookie with our name
 
@@ -54,7 +63,6 @@ type Session struct {
 	destroyed bool // the request's session was destroyed: send a removal cookie
 	gone      bool // another request ended the session: send nothing
 	cookie    bool // send the session cookie
-	committed bool
 }
 
 type renewKind uint8
@@ -178,6 +186,7 @@ func (s *Session) lock() error {
 // every accessor, never taken for "no session".
 func (s *Session) load() {
 	s.loaded = true
+	s.loadedState = new(loadedState)
 	var buf [maxCandidates]candidate
 	toks, hadCookie := candidates(buf[:0], s.req, s.m.cfg.CookieName)
 	s.hadCookie = hadCookie
