@@ -34,9 +34,9 @@ func (a *app) handler() http.Handler {
 	mux.Handle("/delete", session(del))
 	mux.Handle("/incr", session(incr))
 	mux.Handle("/keys", session(keys))
-	mux.Handle("/clear", session(clearAll))
-	mux.Handle("/destroy", session(destroy))
-	mux.Handle("/renew", session(renew))
+	mux.Handle("/clear", session(then((*sessions.Session).Clear)))
+	mux.Handle("/destroy", session(then((*sessions.Session).Destroy)))
+	mux.Handle("/renew", session(then((*sessions.Session).Renew)))
 	mux.Handle("/status", session(status))
 	mux.Handle("/expiry", session(expiry))
 	mux.Handle("/login", session(login))
@@ -227,31 +227,17 @@ func keys(w http.ResponseWriter, r *http.Request, s *sessions.Session, delay tim
 	jsonBody(w, body)
 }
 
-func clearAll(w http.ResponseWriter, r *http.Request, s *sessions.Session, delay time.Duration) {
-	if err := s.Clear(); err != nil {
-		fail(w, err)
-		return
+// then returns a route that applies op to the session, sleeps the
+// request's delay, and answers "ok".
+func then(op func(*sessions.Session) error) func(http.ResponseWriter, *http.Request, *sessions.Session, time.Duration) {
+	return func(w http.ResponseWriter, r *http.Request, s *sessions.Session, delay time.Duration) {
+		if err := op(s); err != nil {
+			fail(w, err)
+			return
+		}
+		sleep(r, delay)
+		text(w, http.StatusOK, "ok")
 	}
-	sleep(r, delay)
-	text(w, http.StatusOK, "ok")
-}
-
-func destroy(w http.ResponseWriter, r *http.Request, s *sessions.Session, delay time.Duration) {
-	if err := s.Destroy(); err != nil {
-		fail(w, err)
-		return
-	}
-	sleep(r, delay)
-	text(w, http.StatusOK, "ok")
-}
-
-func renew(w http.ResponseWriter, r *http.Request, s *sessions.Session, delay time.Duration) {
-	if err := s.Renew(); err != nil {
-		fail(w, err)
-		return
-	}
-	sleep(r, delay)
-	text(w, http.StatusOK, "ok")
 }
 
 func status(w http.ResponseWriter, r *http.Request, s *sessions.Session, delay time.Duration) {
