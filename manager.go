@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"time"
@@ -171,19 +172,15 @@ func (w *responseWriter) Unwrap() http.ResponseWriter { return w.rw }
 
 // fail logs err and lets the error handler answer.
 func (m *Manager) fail(w http.ResponseWriter, r *http.Request, s *Session, err error) {
-	level := "error"
+	level := slog.LevelError
 	if errors.Is(err, ErrSessionGone) {
-		level = "warn"
+		level = slog.LevelWarn // another request ended it: not a fault
 	}
 	session := ""
 	if len(s.id) >= 8 {
 		session = s.id[:8]
 	}
-	if level == "warn" {
-		m.cfg.Logger.WarnContext(r.Context(), "sessions: session not saved", "session", session, "err", err)
-	} else {
-		m.cfg.Logger.ErrorContext(r.Context(), "sessions: session not saved", "session", session, "err", err)
-	}
+	m.cfg.Logger.Log(r.Context(), level, "sessions: session not saved", "session", session, "err", err)
 	m.cfg.ErrorHandler(w, r, err)
 }
 

@@ -469,7 +469,10 @@ func (s *Session) SetIdleTimeout(d time.Duration) error {
 // [Options.Lifetime]: the earlier deadline wins. A deadline that has
 // already passed ends the session now, as [Session.Destroy] does.
 func (s *Session) SetDeadline(t time.Time) error {
-	if !t.IsZero() && !t.After(s.nowOrZero()) {
+	if s == nil {
+		return ErrNoSession
+	}
+	if !t.IsZero() && !t.After(s.m.now()) {
 		return s.Destroy()
 	}
 	var ms int64
@@ -477,13 +480,6 @@ func (s *Session) SetDeadline(t time.Time) error {
 		ms = t.UnixMilli()
 	}
 	return s.change(op{kind: opDeadline, n: ms})
-}
-
-func (s *Session) nowOrZero() time.Time {
-	if s == nil {
-		return time.Time{}
-	}
-	return s.m.now()
 }
 
 // SetBrowserSession makes this session's cookie a browser-session cookie
