@@ -665,8 +665,7 @@ func (s *Session) create(now time.Time) error {
 		return &TooLargeError{Size: len(data), Limit: s.m.cfg.MaxDataSize}
 	}
 	for range 3 {
-		tok := newToken()
-		id := idOf(tok)
+		tok, id := newToken()
 		ctx := s.storeContext()
 		created, err := s.m.store.Create(ctx, id, data, exp, s.rec.owner, now)
 		ctx.release()

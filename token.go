@@ -25,11 +25,11 @@ const (
 	maxCandidates = 16
 )
 
-// newToken returns a fresh token.
-func newToken() string {
+// newToken returns a fresh token and its store ID.
+func newToken() (token, id string) {
 	var b [tokenBytes]byte
 	rand.Read(b[:]) // never returns an error; crashes the program instead (crypto/rand, Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return base64.RawURLEncoding.EncodeToString(b[:]), tokenID(b)
 }
 
 // b64 maps a base64url character to its 6-bit value, or 0xff.
@@ -79,12 +79,6 @@ func tokenID(raw [tokenBytes]byte) string {
 	var buf [2 * sha256.Size]byte
 	hex.Encode(buf[:], sum[:])
 	return string(buf[:])
-}
-
-// idOf returns the store ID of a token produced by newToken.
-func idOf(token string) string {
-	raw, _ := decodeToken(token)
-	return tokenID(raw)
 }
 
 // A candidate is a well-formed token from the request and its bytes.

@@ -11,7 +11,10 @@ import (
 func TestNewTokenIsCanonical(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		tok := newToken()
+		tok, id := newToken()
+		if raw, _ := decodeToken(tok); tokenID(raw) != id {
+			t.Fatalf("newToken's ID %q is not the ID of its token %q", id, tok)
+		}
 		if len(tok) != tokenLen {
 			t.Fatalf("token %q has length %d, want %d", tok, len(tok), tokenLen)
 		}
@@ -30,7 +33,7 @@ func TestNewTokenIsCanonical(t *testing.T) {
 }
 
 func TestDecodeTokenRejects(t *testing.T) {
-	good := newToken()
+	good := tok()
 	// A canonical token ends in a character whose low 2 bits are zero; "B"
 	// (value 1) sets a trailing bit.
 	trailing := good[:tokenLen-1] + "B"
@@ -58,7 +61,7 @@ func TestDecodeTokenRejects(t *testing.T) {
 }
 
 func TestCandidates(t *testing.T) {
-	a, b, c := newToken(), newToken(), newToken()
+	a, b, c := tok(), tok(), tok()
 	tests := []struct {
 		name    string
 		headers []string
@@ -113,7 +116,7 @@ func TestCandidatesAllocs(t *testing.T) {
 // FuzzCandidates checks that no Cookie header makes the parser panic, and
 // that everything it returns is a canonical token.
 func FuzzCandidates(f *testing.F) {
-	f.Add("session=" + newToken())
+	f.Add("session=" + tok())
 	f.Add("session=; session=\"\"; session=" + strings.Repeat("x", 300))
 	f.Add(";;;=;session==;session")
 	f.Fuzz(func(t *testing.T, header string) {
@@ -137,7 +140,7 @@ func FuzzCandidates(f *testing.F) {
 // FuzzDecodeToken checks that decodeToken accepts exactly the canonical
 // base64url encodings of 32 bytes.
 func FuzzDecodeToken(f *testing.F) {
-	f.Add(newToken())
+	f.Add(tok())
 	f.Add(strings.Repeat("A", tokenLen))
 	f.Add(strings.Repeat("_", tokenLen))
 	f.Fuzz(func(t *testing.T, s string) {
@@ -158,7 +161,13 @@ func FuzzDecodeToken(f *testing.F) {
 func manyTokens(n int) string {
 	parts := make([]string, n)
 	for i := range parts {
-		parts[i] = "session=" + newToken()
+		parts[i] = "session=" + tok()
 	}
 	return strings.Join(parts, "; ")
+}
+
+// tok returns a fresh token.
+func tok() string {
+	t, _ := newToken()
+	return t
 }
