@@ -92,10 +92,8 @@ func TestUpdateReportsGone(t *testing.T) {
 	if len(setCookies(w)) != 0 {
 		t.Errorf("Set-Cookie after the session was gone: %q", setCookies(w))
 	}
-	if id := idOfCookie(c.cookie.Value); true {
-		if _, _, _, found, _ := hs.Load(context.Background(), id, time.Now()); found {
-			t.Error("the destroyed session was recreated")
-		}
+	if _, _, _, found, _ := hs.Load(context.Background(), idOfCookie(c.cookie.Value), time.Now()); found {
+		t.Error("the destroyed session was recreated")
 	}
 }
 
