@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/sessions"
+	"github.com/sessionkit/sessions/memstore"
 )
 
 // hookStore lets a test replace single store methods.
@@ -158,7 +159,10 @@ func TestTouchFailures(t *testing.T) {
 }
 
 func TestRenewFailuresKeepOldSession(t *testing.T) {
-	for _, step := range []string{"create", "delete"} {
+	// A renewal creates the new record, then retires the old one with a
+	// versioned Update. If either fails, the old session stays intact and
+	// no new cookie is sent.
+	for _, step := range []string{"create", "retire"} {
 		t.Run(step, func(t *testing.T) {
 			hs := &hookStore{Store: mem()}
 			var got error
@@ -171,20 +175,46 @@ func TestRenewFailuresKeepOldSession(t *testing.T) {
 				hs.create = func(context.Context, string, []byte, time.Time, string, time.Time) (bool, error) {
 					return false, errors.New("down")
 				}
-			case "delete":
-				hs.del = func(context.Context, string) error { return errors.New("down") }
+			case "retire":
+				hs.update = func(context.Context, string, int64, []byte, time.Time, string, time.Time) (bool, bool, error) {
+					return false, false, errors.New("down")
+				}
 			}
 			w := c.get("/renew")
 			if w.Code != 500 || !errors.Is(got, sessions.ErrStore) || len(setCookies(w)) != 0 {
 				t.Errorf("renew with failing %s: %d %v %q", step, w.Code, got, setCookies(w))
 			}
-			hs.create, hs.del = nil, nil
+			hs.create, hs.update = nil, nil
+			if ids := hs.Store.(*memstore.Store).Len(); ids != 1 {
+				t.Errorf("after a failed renew the store holds %d records, want only the old one", ids)
+			}
 			c.cookie = old
 			if w := c.get("/get?k=a"); w.Body.String() != "1" {
 				t.Errorf("old session after a failed renew: %d %q", w.Code, w.Body)
 			}
 		})
 	}
+	t.Run("delete after retire", func(t *testing.T) {
+		// The old record is already dead once retired: a failing clean-up
+		// Delete does not fail the renewal.
+		hs := &hookStore{Store: mem()}
+		m := mustNew(t, hs, nil)
+		c := newClient(t, m, testHandler(t))
+		c.get("/set?k=a&v=1")
+		old := c.cookie
+		hs.del = func(context.Context, string) error { return errors.New("down") }
+		if w := c.get("/renew"); w.Code != 200 || len(setCookies(w)) != 1 {
+			t.Fatalf("renew with a failing clean-up delete: %d %q", w.Code, setCookies(w))
+		}
+		hs.del = nil
+		if w := c.get("/get?k=a"); w.Body.String() != "1" {
+			t.Errorf("renewed session: %d %q", w.Code, w.Body)
+		}
+		c.cookie = old
+		if w := c.get("/get?k=a"); w.Code != 404 {
+			t.Errorf("old ID after renewal: %d %q, want no session", w.Code, w.Body)
+		}
+	})
 }
 
 func TestStoreCallsAreBounded(t *testing.T) {

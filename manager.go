@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 )
 
@@ -159,12 +160,38 @@ func (w *responseWriter) Flush() { _ = w.FlushError() }
 
 // Hijack saves the session, then hands over the connection. Headers set
 // afterwards, including the session cookie, are the hijacker's to write.
+// When the underlying writer cannot hijack (HTTP/2, a recorder), Hijack
+// returns an error wrapping [http.ErrNotSupported] and leaves the session
+// uncommitted, so the response the caller then sends decides about it as
+// usual. After a hijack, changes to the session return [ErrCommitted].
 func (w *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
-	if !w.wroteHeader && w.st.session.loaded && !w.commit(http.StatusSwitchingProtocols) {
+	if !canHijack(w.rw) {
+		return nil, nil, fmt.Errorf("sessions: hijack: %w", http.ErrNotSupported)
+	}
+	if !w.wroteHeader && !w.commit(http.StatusSwitchingProtocols) {
 		return nil, nil, errResponseReplaced
 	}
 	w.wroteHeader = true
 	return http.NewResponseController(w.rw).Hijack()
+}
+
+// canHijack reports whether rw, or a writer it wraps, is an
+// [http.Hijacker] that can be asked, as [http.ResponseController] finds
+// it. Another Manager's writer is looked through, since it always offers
+// Hijack.
+func canHijack(rw http.ResponseWriter) bool {
+	for {
+		switch t := rw.(type) {
+		case *responseWriter:
+			rw = t.rw
+		case http.Hijacker:
+			return true
+		case interface{ Unwrap() http.ResponseWriter }:
+			rw = t.Unwrap()
+		default:
+			return false
+		}
+	}
 }
 
 // Unwrap returns the wrapped ResponseWriter, for [http.ResponseController].
@@ -193,6 +220,29 @@ func (m *Manager) deadline(rec *record) time.Time {
 		abs = rec.deadline
 	}
 	return time.UnixMilli(abs)
+}
+
+// live reports whether rec, stored with expiry, is live at now under the
+// current options: before its absolute deadline, and active within the
+// idle timeout in force. The store has already checked expiry, which was
+// computed with the options of the last write; this also ends sessions
+// that a Lifetime or IdleTimeout lowered since then no longer allows. The
+// last activity was at least rec.active (the last write) and, for a
+// format 2 record, expiry minus the idle timeout it was computed with
+// (touches move the expiry without rewriting the record).
+func (m *Manager) live(rec *record, expiry, now time.Time) bool {
+	if !m.deadline(rec).After(now) {
+		return false
+	}
+	idle := m.idle(rec)
+	if idle == 0 || rec.active == 0 {
+		return true
+	}
+	last := rec.active
+	if rec.idleUsed > 0 {
+		last = max(last, expiry.UnixMilli()-rec.idleUsed)
+	}
+	return last+idle.Milliseconds() > now.UnixMilli()
 }
 
 // idle returns the idle timeout in force for rec: the shorter of the
@@ -239,9 +289,70 @@ func (m *Manager) setCookie(h http.Header, token string, expiry time.Time, brows
 		c.MaxAge = max(c.MaxAge, 1)
 	}
 	h.Add("Set-Cookie", c.String())
-	if h.Get("Cache-Control") == "" {
-		h.Set("Cache-Control", `no-cache="Set-Cookie"`)
+	privateCacheControl(h)
+}
+
+// privateCacheControl makes a response that carries a session cookie
+// uncacheable by shared caches, whatever the application set: a shared
+// cache that kept it would hand one visitor's session (or, for a removal,
+// a logout) to every other. It keeps the application's directives but
+// "public" and "s-maxage", and adds "private" unless "private" or
+// "no-store" is there. A response without Cache-Control gets "private,
+// no-cache=\"Set-Cookie\"".
+func privateCacheControl(h http.Header) {
+	vals := h.Values("Cache-Control")
+	if len(vals) == 0 {
+		h.Set("Cache-Control", `private, no-cache="Set-Cookie"`)
+		return
 	}
+	var keep []string
+	private := false
+	for _, v := range vals {
+		for _, d := range splitDirectives(v) {
+			name, _, _ := strings.Cut(d, "=")
+			switch strings.ToLower(strings.TrimSpace(name)) {
+			case "public", "s-maxage":
+				continue
+			case "private", "no-store":
+				private = true
+			}
+			keep = append(keep, d)
+		}
+	}
+	if !private {
+		keep = append(keep, "private")
+	}
+	h.Set("Cache-Control", strings.Join(keep, ", "))
+}
+
+// splitDirectives splits a Cache-Control value at the commas outside
+// quoted strings and trims the directives; empty ones are dropped.
+func splitDirectives(v string) []string {
+	var out []string
+	quoted, escaped, start := false, false, 0
+	for i := 0; i <= len(v); i++ {
+		if i < len(v) {
+			c := v[i]
+			switch {
+			case escaped:
+				escaped = false
+				continue
+			case quoted && c == '\\':
+				escaped = true
+				continue
+			case c == '"':
+				quoted = !quoted
+				continue
+			case c != ',' || quoted:
+				continue
+			}
+		}
+		if d := strings.TrimSpace(v[start:i]); d != "" {
+			out = append(out, d)
+		}
+		start = i + 1
+	}
+	return out
 }
 
 // ListOwner returns the IDs of the live sessions tagged with owner (see
@@ -261,28 +372,56 @@ func (m *Manager) ListOwner(ctx context.Context, owner string) ([]string, error)
 	return ids, nil
 }
 
+// destroyOwnerRounds bounds the delete-and-check rounds of DestroyOwner.
+const destroyOwnerRounds = 4
+
 // DestroyOwner ends every session tagged with owner ("log out
 // everywhere") and returns how many live sessions it ended. It returns
 // [ErrNotSupported] if the store does not implement [OwnerIndex].
+//
+// Once it returns nil, no session of owner that existed when it was called
+// is live, nor a successor that a concurrent [Session.Renew] moved one to:
+// a renewal retires its old record only after creating the new one, so
+// DestroyOwner deletes, then lists the owner's sessions again and deletes
+// again until none is left (or returns [ErrConflict] after a few rounds,
+// when logins keep racing it). Sessions that log in afterwards are not
+// affected. The deletion is not cancelled when ctx is (a client that goes
+// away cannot abort a "log out everywhere"); it keeps ctx's values and is
+// bounded by [Options.StoreTimeout] per store call.
 func (m *Manager) DestroyOwner(ctx context.Context, owner string) (int, error) {
 	idx, ok := m.store.(OwnerIndex)
 	if !ok {
 		return 0, ErrNotSupported
 	}
-	sctx := m.storeContext(ctx)
-	defer sctx.release()
-	n, err := idx.DeleteOwner(sctx, owner, m.now())
-	if err != nil {
-		return n, fmt.Errorf("%w: delete owner: %w", ErrStore, err)
+	ctx = context.WithoutCancel(ctx)
+	total := 0
+	for range destroyOwnerRounds {
+		sctx := m.storeContext(ctx)
+		n, err := idx.DeleteOwner(sctx, owner, m.now())
+		sctx.release()
+		total += n
+		if err != nil {
+			return total, fmt.Errorf("%w: delete owner: %w", ErrStore, err)
+		}
+		sctx = m.storeContext(ctx)
+		ids, err := idx.ListOwner(sctx, owner, m.now())
+		sctx.release()
+		if err != nil {
+			return total, fmt.Errorf("%w: list owner: %w", ErrStore, err)
+		}
+		if len(ids) == 0 {
+			return total, nil
+		}
 	}
-	return n, nil
+	return total, ErrConflict
 }
 
 // DestroyID ends the session with the store ID id, as listed by
 // [Manager.ListOwner] or returned by [Session.ID]: for "log out that
-// device".
+// device". Like [Manager.DestroyOwner], it is not cancelled by ctx and is
+// bounded by [Options.StoreTimeout].
 func (m *Manager) DestroyID(ctx context.Context, id string) error {
-	sctx := m.storeContext(ctx)
+	sctx := m.storeContext(context.WithoutCancel(ctx))
 	defer sctx.release()
 	if err := m.store.Delete(sctx, id); err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)

@@ -86,7 +86,7 @@ func TestNewSessionCookie(t *testing.T) {
 	if got := w.Header().Get("Vary"); got != "Cookie" {
 		t.Errorf("Vary = %q, want Cookie", got)
 	}
-	if got := w.Header().Get("Cache-Control"); got != `no-cache="Set-Cookie"` {
+	if got := w.Header().Get("Cache-Control"); got != `private, no-cache="Set-Cookie"` {
 		t.Errorf("Cache-Control = %q", got)
 	}
 	if spy.count("Create") != 1 {

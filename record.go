@@ -7,31 +7,48 @@ import (
 	"slices"
 )
 
-// Record format, version 1. Every stored record starts with the format
+// Record format, version 2. Every stored record starts with the format
 // version byte; later formats get a new byte and this decoder keeps reading
-// version 1. All integers are unsigned varints (encoding/binary), times are
-// Unix milliseconds:
+// the earlier ones. All integers are unsigned varints (encoding/binary),
+// times are Unix milliseconds:
 //
-//	0x01
+//	0x02
 //	flags          bit 0: browser-session cookie; bit 1: idle override
-//	               present; bit 2: deadline override present
+//	               present; bit 2: deadline override present; bit 3: idle
+//	               timeout in force present
 //	start          start of the absolute lifetime
+//	active         when the record was last written (never 0)
+//	[idleUsed]     the idle timeout in ms the stored expiry was computed
+//	               with, if flag bit 3
 //	[idle]         per-session idle timeout in ms, if flag bit 1
 //	[deadline]     per-session absolute deadline, if flag bit 2
 //	owner          length, bytes
 //	count          number of values
 //	count × (key length, key bytes, value length, value bytes)
 //
+// Version 1, written by earlier releases, is version 2 without active and
+// idleUsed (and without flag bit 3). It still decodes; such a record is
+// rewritten as version 2 on its next write.
+//
+// active and idleUsed let a load enforce the idle timeout configured now,
+// not only the one the stored expiry was computed with: the last activity
+// was at least max(active, expiry-idleUsed).
+//
 // Values are JSON documents kept as written, so a request decodes only the
 // values it reads. Keys are written in byte-wise order, so equal sessions
 // encode to equal bytes.
-const recordVersion = 1
+const (
+	recordV1      = 1
+	recordVersion = 2
+)
 
 const (
 	flagBrowser  = 1 << 0
 	flagIdle     = 1 << 1
 	flagDeadline = 1 << 2
-	flagAll      = flagBrowser | flagIdle | flagDeadline
+	flagIdleUsed = 1 << 3
+	flagAllV1    = flagBrowser | flagIdle | flagDeadline
+	flagAll      = flagAllV1 | flagIdleUsed
 )
 
 var errCorrupt = errors.New("sessions: corrupt session record")
@@ -41,6 +58,8 @@ type record struct {
 	start    int64 // Unix ms: start of the absolute lifetime
 	idle     int64 // ms; 0 = no per-session idle timeout
 	deadline int64 // Unix ms; 0 = no per-session deadline
+	active   int64 // Unix ms of the last write; 0 = a version 1 record
+	idleUsed int64 // ms: the idle timeout the stored expiry was computed with
 	browser  bool
 	owner    string
 	values   map[string]json.RawMessage
@@ -58,6 +77,12 @@ func uvarintLen(x uint64) int {
 // size returns the exact length of r's encoding.
 func (r *record) size() int {
 	n := 1 + 1 + uvarintLen(uint64(r.start))
+	if r.active != 0 {
+		n += uvarintLen(uint64(r.active))
+		if r.idleUsed != 0 {
+			n += uvarintLen(uint64(r.idleUsed))
+		}
+	}
 	if r.idle != 0 {
 		n += uvarintLen(uint64(r.idle))
 	}
@@ -74,7 +99,12 @@ func (r *record) size() int {
 
 func (r *record) encode() []byte {
 	b := make([]byte, 0, r.size())
-	b = append(b, recordVersion)
+	v2 := r.active != 0
+	if v2 {
+		b = append(b, recordVersion)
+	} else {
+		b = append(b, recordV1)
+	}
 	var flags uint64
 	if r.browser {
 		flags |= flagBrowser
@@ -85,8 +115,17 @@ func (r *record) encode() []byte {
 	if r.deadline != 0 {
 		flags |= flagDeadline
 	}
+	if v2 && r.idleUsed != 0 {
+		flags |= flagIdleUsed
+	}
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, uint64(r.start))
+	if v2 {
+		b = binary.AppendUvarint(b, uint64(r.active))
+		if r.idleUsed != 0 {
+			b = binary.AppendUvarint(b, uint64(r.idleUsed))
+		}
+	}
 	if r.idle != 0 {
 		b = binary.AppendUvarint(b, uint64(r.idle))
 	}
@@ -117,16 +156,27 @@ func (r *record) encode() []byte {
 // value's JSON is checked when it is read.
 func decodeRecord(b []byte) (record, error) {
 	var r record
-	if len(b) == 0 || b[0] != recordVersion {
+	if len(b) == 0 || (b[0] != recordVersion && b[0] != recordV1) {
 		return r, errCorrupt
 	}
+	v2 := b[0] == recordVersion
 	d := decoder{b: b[1:]}
 	flags := d.uvarint()
-	if flags&^flagAll != 0 {
+	if (v2 && flags&^flagAll != 0) || (!v2 && flags&^flagAllV1 != 0) {
 		return r, errCorrupt
 	}
 	r.browser = flags&flagBrowser != 0
 	r.start = d.int()
+	if v2 {
+		if r.active = d.int(); r.active == 0 {
+			d.err = true
+		}
+		if flags&flagIdleUsed != 0 {
+			if r.idleUsed = d.int(); r.idleUsed == 0 {
+				d.err = true
+			}
+		}
+	}
 	if flags&flagIdle != 0 {
 		if r.idle = d.int(); r.idle == 0 {
 			d.err = true

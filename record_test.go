@@ -25,6 +25,14 @@ func sampleRecord() record {
 	}
 }
 
+// sampleRecordV2 is sampleRecord as written by this release.
+func sampleRecordV2() record {
+	r := sampleRecord()
+	r.active = 1_700_000_300_000
+	r.idleUsed = 30_000
+	return r
+}
+
 func TestRecordRoundTrip(t *testing.T) {
 	tests := []struct {
 		name string
@@ -32,7 +40,9 @@ func TestRecordRoundTrip(t *testing.T) {
 	}{
 		{"empty", record{values: map[string]json.RawMessage{}}},
 		{"start only", record{start: 1, values: map[string]json.RawMessage{}}},
-		{"everything", sampleRecord()},
+		{"everything, version 1", sampleRecord()},
+		{"everything", sampleRecordV2()},
+		{"version 2 without idle in force", record{start: 7, active: 9, values: map[string]json.RawMessage{"a": json.RawMessage(`1`)}}},
 		{"big value", record{start: 5, values: map[string]json.RawMessage{"k": json.RawMessage(`"` + string(bytes.Repeat([]byte("x"), 70000)) + `"`)}}},
 	}
 	for _, tt := range tests {
@@ -55,23 +65,34 @@ func TestRecordRoundTrip(t *testing.T) {
 	}
 }
 
-// TestRecordGolden pins format version 1: records written by earlier
-// releases must keep decoding. Regenerate only when adding a new format.
+// TestRecordGolden pins the record formats: records written by earlier
+// releases must keep decoding. Add a file for a new format; never
+// regenerate an existing one.
 func TestRecordGolden(t *testing.T) {
-	want, err := os.ReadFile("testdata/record-v1.bin")
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		file string
+		rec  record
+	}{
+		{"testdata/record-v1.bin", sampleRecord()},
+		{"testdata/record-v2.bin", sampleRecordV2()},
 	}
-	rec := sampleRecord()
-	if got := rec.encode(); !bytes.Equal(got, want) {
-		t.Errorf("format v1 encoding changed:\n got %x\nwant %x", got, want)
-	}
-	dec, err := decodeRecord(want)
-	if err != nil {
-		t.Fatalf("golden record does not decode: %v", err)
-	}
-	if !reflect.DeepEqual(dec, rec) {
-		t.Errorf("golden record decodes to %+v", dec)
+	for _, tt := range tests {
+		t.Run(tt.file, func(t *testing.T) {
+			want, err := os.ReadFile(tt.file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := tt.rec.encode(); !bytes.Equal(got, want) {
+				t.Errorf("encoding changed:\n got %x\nwant %x", got, want)
+			}
+			dec, err := decodeRecord(want)
+			if err != nil {
+				t.Fatalf("golden record does not decode: %v", err)
+			}
+			if !reflect.DeepEqual(dec, tt.rec) {
+				t.Errorf("golden record decodes to %+v", dec)
+			}
+		})
 	}
 }
 
@@ -83,7 +104,11 @@ func TestDecodeRecordRejects(t *testing.T) {
 		b    []byte
 	}{
 		{"nil", nil},
-		{"unknown version", append([]byte{2}, good[1:]...)},
+		{"unknown version", append([]byte{3}, good[1:]...)},
+		{"version 1 with an idle-in-force flag", []byte{1, flagIdleUsed, 0, 5, 0, 0}},
+		{"version 2 with zero active", []byte{2, 0, 0, 0, 0, 0}},
+		{"version 2 with zero idle in force", []byte{2, flagIdleUsed, 0, 1, 0, 0, 0}},
+		{"version 2 unknown flag", []byte{2, 0x10, 0, 1, 0, 0}},
 		{"truncated", good[:len(good)-1]},
 		{"trailing byte", append(bytes.Clone(good), 0)},
 		{"unknown flag", []byte{1, 0x08, 0, 0, 0}},
@@ -108,6 +133,8 @@ func TestDecodeRecordRejects(t *testing.T) {
 func FuzzDecodeRecord(f *testing.F) {
 	sample := sampleRecord()
 	f.Add(sample.encode())
+	v2 := sampleRecordV2()
+	f.Add(v2.encode())
 	f.Add((&record{values: map[string]json.RawMessage{}}).encode())
 	f.Add([]byte{1, 0, 0, 0, 2, 1, 'a', 1, '1', 1, 'b', 1, '2'})
 	f.Fuzz(func(t *testing.T, b []byte) {

@@ -3,6 +3,7 @@ package sessions
 import (
 	"bytes"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -51,6 +52,7 @@ type loadedState struct {
 	exists  bool
 	version int64
 	expiry  time.Time // as stored
+	size    int       // encoded size of the record as loaded or last saved
 	rec     record
 	ops     []op // changes since the last save, re-applied on conflict
 	opsBuf  [2]op
@@ -84,7 +86,7 @@ const (
 	opIdle
 	opDeadline
 	opBrowser
-	opFunc
+	opCAS // set key to val if it still holds base (n != 0: present); see Update
 )
 
 // op is one recorded change. Saving re-applies the changes recorded since
@@ -95,8 +97,12 @@ type op struct {
 	key  string
 	val  json.RawMessage
 	n    int64
-	fn   func(*record) (op, error) // opFunc: computes the change from the data
+	base json.RawMessage // opCAS: the value val was computed from
 }
+
+// errStale reports that an opCAS met a value other than its base: the
+// caller computes the value again from the current one.
+var errStale = errors.New("sessions: value changed while it was being computed")
 
 func (r *record) apply(o op) error {
 	switch o.kind {
@@ -116,12 +122,12 @@ func (r *record) apply(o op) error {
 		r.deadline = o.n
 	case opBrowser:
 		r.browser = o.n != 0
-	case opFunc:
-		o2, err := o.fn(r)
-		if err != nil {
-			return err
+	case opCAS:
+		cur, ok := r.values[o.key]
+		if ok != (o.n != 0) || !bytes.Equal(cur, o.base) {
+			return errStale
 		}
-		return r.apply(o2)
+		r.values[o.key] = o.val
 	}
 	return nil
 }
@@ -131,6 +137,12 @@ func (r *record) changes(o op) bool {
 	switch o.kind {
 	case opSet:
 		v, ok := r.values[o.key]
+		return !ok || !bytes.Equal(v, o.val)
+	case opCAS:
+		v, ok := r.values[o.key]
+		if ok != (o.n != 0) || !bytes.Equal(v, o.base) {
+			return true // stale: apply reports it
+		}
 		return !ok || !bytes.Equal(v, o.val)
 	case opDelete:
 		_, ok := r.values[o.key]
@@ -213,10 +225,11 @@ func (s *Session) load() {
 			s.m.cfg.Logger.WarnContext(s.ctx, "sessions: corrupt session record ignored", "session", id[:8], "err", err)
 			continue
 		}
-		if !s.m.deadline(&rec).After(now) {
-			continue // the absolute lifetime ended (Lifetime may have been shortened)
+		if !s.m.live(&rec, expiry, now) {
+			continue // ended by the current Lifetime or IdleTimeout (they may have been lowered)
 		}
 		s.token, s.id, s.exists, s.version, s.expiry, s.rec = tok, id, true, version, expiry, rec
+		s.size = len(data)
 		return
 	}
 	s.rec = record{values: map[string]json.RawMessage{}}
@@ -245,9 +258,8 @@ func (s *Session) change(o op) error {
 }
 
 func (s *Session) changeLocked(o op) error {
-	if s.committed {
-		s.m.cfg.Logger.WarnContext(s.ctx, "sessions: change after the response headers were written was not saved")
-		return ErrCommitted
+	if err := s.writable(); err != nil {
+		return err
 	}
 	if !s.rec.changes(o) {
 		return nil
@@ -263,39 +275,53 @@ func (s *Session) changeLocked(o op) error {
 	return nil
 }
 
-// applyChecked applies o to r unless the result would exceed MaxDataSize.
+// writable reports why the session can no longer change, if it cannot.
+func (s *Session) writable() error {
+	switch {
+	case s.committed:
+		s.m.cfg.Logger.WarnContext(s.ctx, "sessions: change after the response headers were written was not saved")
+		return ErrCommitted
+	case s.gone:
+		return ErrSessionGone
+	}
+	return nil
+}
+
+// applyChecked applies o to r unless the result would exceed MaxDataSize
+// and be larger than r was: a change that does not grow the record never
+// fails for size, so that a session written under a larger limit can
+// still shrink.
 func (s *Session) applyChecked(r *record, o op) error {
+	if o.kind == opDelete || o.kind == opClear {
+		return r.apply(o) // never grows the record
+	}
 	var (
 		prev          = *r
 		prevVal, had  = r.values[o.key]
 		limit         = s.m.cfg.MaxDataSize
-		restoreValues = o.kind == opSet
+		restoreValues = o.kind == opSet || o.kind == opCAS
 	)
-	if o.kind == opFunc {
-		var err error
-		if o, err = o.fn(r); err != nil {
-			return err
-		}
-		prevVal, had = r.values[o.key]
-		restoreValues = o.kind == opSet
-	}
 	if err := r.apply(o); err != nil {
 		return err
 	}
-	if size := r.size(); size > limit {
-		values := r.values
-		*r = prev
-		r.values = values
-		if restoreValues {
-			if had {
-				r.values[o.key] = prevVal
-			} else {
-				delete(r.values, o.key)
-			}
-		}
-		return &TooLargeError{Size: size, Limit: limit}
+	size := r.size()
+	if size <= limit {
+		return nil
 	}
-	return nil
+	values := r.values
+	*r = prev
+	r.values = values
+	if restoreValues {
+		if had {
+			r.values[o.key] = prevVal
+		} else {
+			delete(r.values, o.key)
+		}
+	}
+	if size <= r.size() {
+		return r.apply(o) // not larger than before: allowed
+	}
+	return &TooLargeError{Size: size, Limit: limit}
 }
 
 func (s *Session) value(key string) (json.RawMessage, bool, error) {
@@ -351,42 +377,71 @@ func Pop[T any](s *Session, key string) (T, bool, error) {
 // meanwhile, fn is applied again to the fresh value, so concurrent updates
 // are never lost: use it for counters and other read-modify-write changes.
 //
-// fn may run several times and must not have side effects. Because the
-// session is saved before Update returns, its change stands even if the
-// handler then answers with a status that [Options.ShouldSave] rejects.
+// fn runs without any lock held, so it may read the session (and even
+// change it, though it should not); it may run several times and must not
+// have side effects. Update either saves its change before it returns or
+// returns an error and leaves the value as it was. Because the session is
+// saved before Update returns, its change stands even if the handler then
+// answers with a status that [Options.ShouldSave] rejects.
 func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
-	var result T
-	err := s.transact(op{kind: opFunc, key: key, fn: func(r *record) (op, error) {
+	var zero T
+	for attempt := 1; ; attempt++ {
+		raw, ok, err := s.value(key)
+		if err != nil {
+			return zero, err
+		}
 		var cur T
-		if raw, ok := r.values[key]; ok {
+		if ok {
 			if err := json.Unmarshal(raw, &cur); err != nil {
-				return op{}, fmt.Errorf("sessions: decode %q: %w", key, err)
+				return zero, fmt.Errorf("sessions: decode %q: %w", key, err)
 			}
 		}
-		result = fn(cur)
-		raw, err := json.Marshal(result)
+		result := fn(cur)
+		val, err := json.Marshal(result)
 		if err != nil {
-			return op{}, fmt.Errorf("sessions: encode %q: %w", key, err)
+			return zero, fmt.Errorf("sessions: encode %q: %w", key, err)
 		}
-		return op{kind: opSet, key: key, val: raw}, nil
-	}})
-	if err != nil {
-		var zero T
-		return zero, err
+		o := op{kind: opCAS, key: key, val: val, base: raw}
+		if ok {
+			o.n = 1
+		}
+		switch err := s.transact(o); {
+		case err == nil:
+			return result, nil
+		case !errors.Is(err, errStale):
+			return zero, err
+		case attempt == maxSaveAttempts:
+			return zero, ErrConflict
+		}
 	}
-	return result, nil
 }
 
-// transact applies o and saves the session now.
+// transact applies the compare-and-set o and saves the session now. It
+// returns errStale, with o neither applied nor recorded, when the value o
+// was computed from has changed, in this request or in the store; on any
+// other failure it takes o back, so that it is never saved later.
 func (s *Session) transact(o op) error {
 	if err := s.lock(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	if err := s.changeLocked(o); err != nil {
+	n := len(s.ops)
+	if err := s.changeLocked(o); err != nil || !s.dirty {
 		return err
 	}
-	return s.save(s.m.now())
+	err := s.save(s.m.now())
+	if err != nil && len(s.ops) > n && s.ops[n].kind == opCAS {
+		// Not saved: take the change back. The value under the key is
+		// still o's result, applied on o's base.
+		if o.n != 0 {
+			s.rec.values[o.key] = o.base
+		} else {
+			delete(s.rec.values, o.key)
+		}
+		s.ops = append(s.ops[:n], s.ops[n+1:]...)
+		s.dirty = len(s.ops) > 0
+	}
+	return err
 }
 
 // Set stores value, encoded as JSON, under key. Setting a key to a value
@@ -502,16 +557,19 @@ func (s *Session) SetBrowserSession(on bool) error {
 
 // Renew gives the session a new ID and keeps its data, so that an ID
 // captured before (session fixation) stops working. The old ID stops
-// working when the response is committed: the new record is created before
-// the old is deleted, so a failure loses nothing. The absolute deadline is
-// kept; at login use [Session.RenewAfterLogin].
+// working when the response is committed: the new record is created
+// first, then the old one is retired only if it is still live and
+// unchanged, so a failure loses nothing, a concurrent write is carried
+// over, and a session ended meanwhile by another request stays ended
+// ([ErrSessionGone]). The absolute deadline is kept; at login use
+// [Session.RenewAfterLogin].
 func (s *Session) Renew() error {
 	if err := s.lock(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	if s.committed {
-		return ErrCommitted
+	if err := s.writable(); err != nil {
+		return err
 	}
 	if s.renew == renewNone {
 		s.renew = renewPlain
@@ -523,15 +581,30 @@ func (s *Session) Renew() error {
 // owner (usually the user ID; "" for none) and starts a fresh absolute
 // lifetime, as re-authentication should (NIST SP 800-63B). Call it right
 // after the user has proved who they are.
+//
+// A user can always log in: if the session is larger than
+// [Options.MaxDataSize] (the limit was lowered since it was written) and
+// setting the owner would make it larger still, its values are cleared
+// first, with a warning in the log.
 func (s *Session) RenewAfterLogin(owner string) error {
 	if err := s.lock(); err != nil {
 		return err
 	}
 	defer s.mu.Unlock()
-	if err := s.changeLocked(op{kind: opOwner, key: owner}); err != nil {
-		return err
+	login := func() error {
+		if err := s.changeLocked(op{kind: opOwner, key: owner}); err != nil {
+			return err
+		}
+		return s.changeLocked(op{kind: opStart, n: s.m.now().UnixMilli()})
 	}
-	if err := s.changeLocked(op{kind: opStart, n: s.m.now().UnixMilli()}); err != nil {
+	err := login()
+	if tl := (*TooLargeError)(nil); errors.As(err, &tl) {
+		s.m.cfg.Logger.WarnContext(s.ctx, "sessions: session over MaxDataSize cleared at login", "size", tl.Size, "limit", tl.Limit)
+		if err = s.changeLocked(op{kind: opClear}); err == nil {
+			err = login()
+		}
+	}
+	if err != nil {
 		return err
 	}
 	s.renew = renewLogin
@@ -541,7 +614,10 @@ func (s *Session) RenewAfterLogin(owner string) error {
 // Destroy ends the session now: its record is deleted from the store before
 // Destroy returns, and the response removes the cookie (whatever its
 // status). Data written afterwards in the same request goes into a brand-new
-// session with a new ID.
+// session with a new ID. The deletion is not cancelled when the client goes
+// away (it is bounded by [Options.StoreTimeout]), so a logout always
+// completes. Destroy also works on a session that another request ended
+// (after [ErrSessionGone]): the response then removes the cookie.
 func (s *Session) Destroy() error {
 	if err := s.lock(); err != nil {
 		return err
@@ -555,10 +631,10 @@ func (s *Session) Destroy() error {
 
 // reset turns s into a new, empty session without a record.
 func (s *Session) reset() {
-	s.token, s.id, s.exists, s.version, s.expiry = "", "", false, 0, time.Time{}
+	s.token, s.id, s.exists, s.version, s.expiry, s.size = "", "", false, 0, time.Time{}, 0
 	s.rec = record{values: map[string]json.RawMessage{}}
 	s.ops = s.ops[:0]
-	s.dirty, s.renew, s.cookie = false, renewNone, false
+	s.dirty, s.renew, s.cookie, s.gone = false, renewNone, false, false
 }
 
 // save writes the session's changes: a new record under a fresh ID if it
@@ -577,9 +653,9 @@ func (s *Session) save(now time.Time) error {
 		if !exp.After(now) {
 			return s.end()
 		}
-		data := s.rec.encode()
-		if len(data) > s.m.cfg.MaxDataSize {
-			return &TooLargeError{Size: len(data), Limit: s.m.cfg.MaxDataSize}
+		data, err := s.encode(now)
+		if err != nil {
+			return err
 		}
 		ctx := s.storeContext()
 		updated, found, err := s.m.store.Update(ctx, s.id, s.version, data, exp, s.rec.owner, now)
@@ -592,7 +668,7 @@ func (s *Session) save(now time.Time) error {
 			if !exp.Equal(s.expiry) {
 				s.cookie = true
 			}
-			s.expiry = exp
+			s.expiry, s.size = exp, len(data)
 			s.ops, s.dirty = s.ops[:0], false
 			return nil
 		}
@@ -600,19 +676,45 @@ func (s *Session) save(now time.Time) error {
 			s.gone = true
 			return ErrSessionGone
 		}
-		if attempt == maxSaveAttempts {
-			return ErrConflict
-		}
-		if err := s.sleep(attempt); err != nil {
-			return err
-		}
-		if err := s.refresh(now); err != nil {
+		if err := s.retry(attempt, now); err != nil {
 			return err
 		}
 	}
 }
 
+// maxStampLen bounds what encode's stamps (the time of the write and the
+// idle timeout in force) add to a record: two varints.
+const maxStampLen = 2 * binary.MaxVarintLen64
+
+// encode stamps the record with the time of this write and the idle
+// timeout its expiry is computed with, and encodes it. A record over
+// MaxDataSize is refused unless it is no larger than the record as loaded
+// (stamps aside): a session written under a larger limit can still shrink.
+func (s *Session) encode(now time.Time) ([]byte, error) {
+	s.rec.active = now.UnixMilli()
+	s.rec.idleUsed = s.m.idle(&s.rec).Milliseconds()
+	data := s.rec.encode()
+	if n, limit := len(data), s.m.cfg.MaxDataSize; n > limit && (s.size == 0 || n > s.size+maxStampLen) {
+		return nil, &TooLargeError{Size: n, Limit: limit}
+	}
+	return data, nil
+}
+
+// retry backs off after a save attempt lost a race, then reloads the record
+// and re-applies this request's changes, or gives up with ErrConflict.
+func (s *Session) retry(attempt int, now time.Time) error {
+	if attempt == maxSaveAttempts {
+		return ErrConflict
+	}
+	if err := s.sleep(attempt); err != nil {
+		return err
+	}
+	return s.refresh(now)
+}
+
 // refresh reloads the record and re-applies this request's changes to it.
+// An opCAS whose base has changed is dropped, and refresh then returns
+// errStale with the fresh record and the other changes in place.
 func (s *Session) refresh(now time.Time) error {
 	ctx := s.storeContext()
 	data, version, expiry, found, err := s.m.store.Load(ctx, s.id, now)
@@ -624,17 +726,26 @@ func (s *Session) refresh(now time.Time) error {
 	if found {
 		rec, err = decodeRecord(data)
 	}
-	if !found || err != nil {
+	if !found || err != nil || !s.m.live(&rec, expiry, now) {
 		s.gone = true
 		return ErrSessionGone
 	}
+	var stale error
+	ops := s.ops[:0]
 	for _, o := range s.ops {
-		if err := s.applyChecked(&rec, o); err != nil {
+		err := s.applyChecked(&rec, o)
+		switch {
+		case errors.Is(err, errStale):
+			stale = err
+			continue
+		case err != nil:
 			return err
 		}
+		ops = append(ops, o)
 	}
-	s.rec, s.version, s.expiry = rec, version, expiry
-	return nil
+	s.ops, s.dirty = ops, len(ops) > 0
+	s.rec, s.version, s.expiry, s.size = rec, version, expiry, len(data)
+	return stale
 }
 
 // sleep backs off before the next save attempt, with jitter so that
@@ -660,31 +771,42 @@ func (s *Session) create(now time.Time) error {
 	if !exp.After(now) {
 		return s.end()
 	}
-	data := s.rec.encode()
-	if len(data) > s.m.cfg.MaxDataSize {
-		return &TooLargeError{Size: len(data), Limit: s.m.cfg.MaxDataSize}
+	data, err := s.encode(now)
+	if err != nil {
+		return err
 	}
+	tok, id, err := s.createRecord(data, exp, now)
+	if err != nil {
+		return err
+	}
+	s.token, s.id, s.exists, s.version, s.expiry, s.size = tok, id, true, 1, exp, len(data)
+	s.ops, s.dirty, s.cookie = s.ops[:0], false, true
+	return nil
+}
+
+// createRecord stores data as a new record under a fresh ID and returns
+// the ID and its token.
+func (s *Session) createRecord(data []byte, exp, now time.Time) (tok, id string, err error) {
 	for range 3 {
-		tok, id := newToken()
+		tok, id = newToken()
 		ctx := s.storeContext()
 		created, err := s.m.store.Create(ctx, id, data, exp, s.rec.owner, now)
 		ctx.release()
 		if err != nil {
-			return fmt.Errorf("%w: create: %w", ErrStore, err)
+			return "", "", fmt.Errorf("%w: create: %w", ErrStore, err)
 		}
 		if created {
-			s.token, s.id, s.exists, s.version, s.expiry = tok, id, true, 1, exp
-			s.ops, s.dirty, s.cookie = s.ops[:0], false, true
-			return nil
+			return tok, id, nil
 		}
 	}
-	return ErrIDCollision
+	return "", "", ErrIDCollision
 }
 
 // end deletes the session's record, if it has one, and turns s into a new,
-// empty session whose response removes the cookie.
+// empty session whose response removes the cookie. A session that another
+// request ended has no record left to delete.
 func (s *Session) end() error {
-	if s.exists {
+	if s.exists && !s.gone {
 		if err := s.deleteRecord(s.id); err != nil {
 			return err
 		}
@@ -694,34 +816,77 @@ func (s *Session) end() error {
 	return nil
 }
 
-// commitRenew moves the session to a new ID: the freshest data, with this
-// request's changes applied, goes into a new record, and only then is the
-// old record deleted.
+// retiredExpiry is the expiry with which a renewal retires the old record:
+// long past on every clock, so that no instance sees it live.
+var retiredExpiry = time.UnixMilli(1)
+
+// commitRenew moves the session to a new ID. The data as loaded, with this
+// request's changes applied, goes into a new record; then the old record
+// is retired by a compare-and-set on the version it was loaded with. The
+// new record stays only if that succeeds, that is, if the old record was
+// still live and unchanged: if another request changed it meanwhile, the
+// new record is deleted and the renewal starts over from the fresh data
+// (the other request's write is carried over, never dropped); if another
+// request ended or renewed it, the new record is deleted and the result is
+// ErrSessionGone. Retiring and undoing run to completion even if the client
+// goes away.
 func (s *Session) commitRenew(now time.Time) error {
 	if !s.exists {
 		return s.save(now)
 	}
-	if err := s.refresh(now); err != nil {
-		return err // gone: another request ended it; never resurrect it
+	for attempt := 1; ; attempt++ {
+		exp := s.m.expiry(&s.rec, now)
+		if !exp.After(now) {
+			return s.end()
+		}
+		data, err := s.encode(now)
+		if err != nil {
+			return err
+		}
+		tok, id, err := s.createRecord(data, exp, now)
+		if err != nil {
+			return err
+		}
+		ctx := s.detachedContext()
+		retired, found, err := s.m.store.Update(ctx, s.id, s.version, []byte{}, retiredExpiry, "", now)
+		ctx.release()
+		if err == nil && retired {
+			// Best effort: the old record is already dead to every reader.
+			if err := s.deleteRecord(s.id); err != nil {
+				s.m.cfg.Logger.WarnContext(s.ctx, "sessions: retired session not deleted; it is expired and goes with the next sweep", "session", s.id[:8], "err", err)
+			}
+			s.token, s.id, s.version, s.expiry, s.size = tok, id, 1, exp, len(data)
+			s.ops, s.dirty, s.cookie = s.ops[:0], false, true
+			return nil
+		}
+		// The old record was not retired: the new one must not stay.
+		if derr := s.deleteRecord(id); derr != nil {
+			s.m.cfg.Logger.ErrorContext(s.ctx, "sessions: unused renewal record not deleted; nobody holds its token and it expires", "session", id[:8], "err", derr)
+		}
+		switch {
+		case err != nil:
+			return fmt.Errorf("%w: retire: %w", ErrStore, err)
+		case !found:
+			s.gone = true
+			return ErrSessionGone
+		}
+		if err := s.retry(attempt, now); err != nil {
+			return err
+		}
 	}
-	old := s.id
-	oldToken, oldVersion, oldExpiry := s.token, s.version, s.expiry
-	s.exists = false
-	if err := s.create(now); err != nil {
-		s.token, s.id, s.exists, s.version, s.expiry = oldToken, old, true, oldVersion, oldExpiry
-		return err
-	}
-	if err := s.deleteRecord(old); err != nil {
-		// Fail without handing out the new ID; it expires unused.
-		s.cookie = false
-		return err
-	}
-	return nil
 }
 
-// deleteRecord deletes the record with the id from the store.
+// detachedContext returns the context of a store call that must complete
+// even if the request's client goes away: it keeps the request's values
+// but not its cancellation, and is bounded by StoreTimeout.
+func (s *Session) detachedContext() *callContext {
+	return s.m.storeContext(context.WithoutCancel(s.ctx))
+}
+
+// deleteRecord deletes the record with the id from the store, to
+// completion even if the client goes away.
 func (s *Session) deleteRecord(id string) error {
-	ctx := s.storeContext()
+	ctx := s.detachedContext()
 	defer ctx.release()
 	if err := s.m.store.Delete(ctx, id); err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)
@@ -730,9 +895,22 @@ func (s *Session) deleteRecord(id string) error {
 }
 
 // touch extends the idle deadline of a session the request only read, at
-// most once per touch interval.
+// most once per touch interval. A record whose expiry was computed with
+// another idle timeout than the one in force (the configuration changed,
+// or a record of format 1) is rewritten instead, so that the next load can
+// tell when it was last active.
 func (s *Session) touch(now time.Time) error {
 	idle := s.m.idle(&s.rec)
+	if idle.Milliseconds() != s.rec.idleUsed || s.rec.active == 0 {
+		if idle == 0 && s.rec.idleUsed == 0 {
+			return nil // format 1 without an idle timeout: nothing to extend
+		}
+		s.dirty = true
+		if err := s.save(now); !errors.Is(err, ErrSessionGone) {
+			return err
+		}
+		return nil // ended meanwhile: s.gone hands nothing back
+	}
 	if idle == 0 {
 		return nil
 	}
@@ -762,7 +940,7 @@ func (s *Session) touch(now time.Time) error {
 }
 
 // commit saves the session and sets the cookie on h. It runs once, just
-// before the response headers are written.
+// before the response headers are written (or the connection is hijacked).
 func (s *Session) commit(h http.Header, status int) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -781,6 +959,16 @@ func (s *Session) commit(h http.Header, status int) error {
 	if !s.m.cfg.ShouldSave(status) {
 		if s.destroyed && s.hadCookie {
 			s.m.setCookie(h, "", time.Time{}, false, now)
+		}
+		return nil
+	}
+	if err := s.ctx.Err(); err != nil {
+		// The client went away or a timeout (http.TimeoutHandler) ended
+		// the request: this response never reaches the client, so saving
+		// its changes would hand out nothing but orphans and changes the
+		// client never saw confirmed. A Destroy has already taken effect.
+		if s.dirty || s.renew != renewNone {
+			s.m.cfg.Logger.WarnContext(s.ctx, "sessions: request ended before its response: changes not saved", "session", shortID(s.id), "err", err)
 		}
 		return nil
 	}
@@ -804,6 +992,14 @@ func (s *Session) commit(h http.Header, status int) error {
 		s.m.setCookie(h, "", time.Time{}, false, now)
 	}
 	return nil
+}
+
+// shortID returns the prefix of a store ID that logs may show.
+func shortID(id string) string {
+	if len(id) > 8 {
+		return id[:8]
+	}
+	return id
 }
 
 func addVary(h http.Header) {

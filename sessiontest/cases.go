@@ -48,6 +48,7 @@ func suite() []group {
 			{"DeletedID", updateDeleted},
 			{"MovesExpiryEarlier", updateMovesExpiryEarlier},
 			{"PastExpiryEndsRecord", updatePastExpiry},
+			{"RetireAtEpoch", updateRetire},
 		}},
 		{name: "Touch", cases: []testCase{
 			{"ExtendsExpiryOnly", touchExtends},
@@ -293,6 +294,38 @@ func updatePastExpiry(h *harness) {
 		h.t.Errorf(`Update: a record updated with an expiry before now is expired, so a further Update must report "gone" (false, false); got updated=%v, found=%v`, updated, found)
 	}
 	h.wantAbsent("Update: a record updated with an expiry before now must not come back", id)
+}
+
+// updateRetire checks the Update a renewal retires the old record with:
+// empty data, an expiry 1 ms after the Unix epoch, no owner. It must obey
+// the version check like any Update and leave the record absent for every
+// operation, and out of its owner's list.
+func updateRetire(h *harness) {
+	id := h.newID()
+	owner := h.newOwner("retiring")
+	epoch := time.UnixMilli(1)
+	h.mustCreate(id, []byte("renewing"), h.at(long), owner)
+	if updated, found := h.update(id, 7, []byte{}, epoch, ""); updated || !found {
+		h.t.Errorf(`Update: retiring a record at a stale version must report "changed" (false, true) and write nothing; got updated=%v, found=%v`, updated, found)
+	}
+	h.wantRecord("Update: a refused retirement must leave the record untouched", id, []byte("renewing"), 1, h.at(long))
+	if updated, found := h.update(id, 1, []byte{}, epoch, ""); !updated || !found {
+		h.t.Fatalf("Update: retiring a live record at its version (expiry 1 ms after the Unix epoch) must succeed; got updated=%v, found=%v", updated, found)
+	}
+	h.wantAbsent("Update: a record retired with an expiry at the Unix epoch must be absent", id)
+	if h.touch(id, h.at(2*long)) {
+		h.t.Errorf("Touch: a retired record must not be found (or revived) by Touch")
+	}
+	if updated, found := h.update(id, 2, []byte("back?"), h.at(long), owner); updated || found {
+		h.t.Errorf(`Update: a retired record is absent, so Update must report "gone" (false, false); got updated=%v, found=%v`, updated, found)
+	}
+	h.wantAbsent("Update: a retired record must stay absent", id)
+	if capOwnerIndex.in(h.st) {
+		h.wantOwner("OwnerIndex: a retired record must not be listed for its former owner", owner)
+	}
+	if !h.create(id, []byte("reborn"), h.at(long), "") {
+		h.t.Errorf("Create: a retired record is absent, so Create of its id must succeed")
+	}
 }
 
 // ---- Touch ----
