@@ -52,7 +52,29 @@
 // saved first, this request's recorded changes (sets, deletes, clears,
 // [Update] functions) are re-applied on the fresh data. A session that
 // another request destroyed or renewed meanwhile is never recreated: the
-// save fails with [ErrSessionGone].
+// save fails with [ErrSessionGone], later changes in that request return
+// it too, and a [Session.Destroy] still removes the cookie.
+//
+// A renewal ([Session.Renew], [Session.RenewAfterLogin]) keeps both
+// promises: at commit it creates the new record, then retires the old one
+// with a compare-and-set on the version it was loaded with (an [Store]
+// Update to an expiry long past). The new ID is handed out only if that
+// succeeds. If another request wrote meanwhile, the renewal starts over
+// from the fresh data, so the write is carried over; if another request
+// destroyed or renewed the session, or a [Manager.DestroyOwner] ended it,
+// the new record is deleted and the result is [ErrSessionGone]. This holds
+// for every store, including a cachestore whose front is stale, since the
+// retirement is checked against the back store. [Manager.DestroyOwner]
+// lists the owner's sessions again after deleting them, until none is
+// left, so a renewal racing it cannot leave a live successor either.
+//
+// Operations that end a session ([Session.Destroy], the retirement in a
+// renewal, [Manager.DestroyOwner], [Manager.DestroyID]) are not cancelled
+// when the client goes away; each store call is bounded by
+// [Options.StoreTimeout]. Saving, on the other hand, is skipped when the
+// request's context has ended before the commit (the client went away, or
+// an [http.TimeoutHandler] outside the middleware gave up): that response
+// can no longer deliver a cookie.
 //
 // # Expiry
 //
@@ -64,6 +86,16 @@
 // [Session.SetBrowserSession]); these are stored with it and the earlier
 // deadline always wins. The cookie's Max-Age mirrors the server-side
 // expiry.
+//
+// Every load checks the session against the options in force now, not only
+// against the expiry stored with its last write: lowering
+// [Options.Lifetime] or [Options.IdleTimeout] (for example during an
+// incident) ends at once the sessions the new limits no longer allow. For
+// the idle timeout, the last activity counted is the later of the last
+// write and the last expiry-only touch, so a session that was only read
+// since its last touch may end up to one [Options.TouchInterval] early. A
+// record written by a release before this one (record format 1) gets this
+// check after its next write, which its next request makes.
 //
 // # Choosing a store
 //
@@ -101,7 +133,20 @@
 //     the save path answers through [Options.ErrorHandler], and no cookie is
 //     sent, so users are neither logged out nor handed a new session.
 //   - Session data are limited to [Options.MaxDataSize], decoded with
-//     encoding/json only, and a corrupt record counts as no session.
+//     encoding/json only, and a corrupt record counts as no session. A
+//     change that does not make a session larger never fails for size, so a
+//     session written under a larger limit can still shrink, and
+//     [Session.RenewAfterLogin] clears such a session rather than refuse
+//     the login.
+//   - A response that carries a session cookie (or its removal) is never
+//     cacheable by shared caches: the middleware adds "private" to its
+//     Cache-Control and drops "public" and "s-maxage", keeping the
+//     application's other directives; without any, it sets
+//     `private, no-cache="Set-Cookie"`. Every response that used the session
+//     gets "Vary: Cookie".
+//   - Several Managers (nested middleware) commit independently: if the
+//     outer one fails, the inner one's session is already saved, and its
+//     cookie stays on the error response so that browser and store agree.
 //
 // # Writing a Store
 //

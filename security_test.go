@@ -762,3 +762,28 @@ func TestAfterGoneChangesFailAndDestroyWorks(t *testing.T) {
 		t.Errorf("Destroy after ErrSessionGone: %d %q, want a removal cookie", w.Code, setCookies(w))
 	}
 }
+
+// stuckOwnerStore lists an owner's session forever (or fails to list),
+// whatever DeleteOwner removed.
+type stuckOwnerStore struct {
+	*memstore.Store
+	listErr error
+}
+
+func (s stuckOwnerStore) ListOwner(context.Context, string, time.Time) ([]string, error) {
+	return []string{"still-here"}, s.listErr
+}
+
+// TestDestroyOwnerErrors: DestroyOwner reports a store that keeps listing
+// sessions after deleting them (ErrConflict) and a failing list (ErrStore)
+// instead of claiming success.
+func TestDestroyOwnerErrors(t *testing.T) {
+	m := mustNew(t, stuckOwnerStore{Store: mem()}, nil)
+	if _, err := m.DestroyOwner(context.Background(), "alice"); !errors.Is(err, sessions.ErrConflict) {
+		t.Errorf("DestroyOwner with sessions left after every round: %v, want ErrConflict", err)
+	}
+	m = mustNew(t, stuckOwnerStore{Store: mem(), listErr: errors.New("down")}, nil)
+	if _, err := m.DestroyOwner(context.Background(), "alice"); !errors.Is(err, sessions.ErrStore) {
+		t.Errorf("DestroyOwner with a failing list: %v, want ErrStore", err)
+	}
+}

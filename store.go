@@ -78,7 +78,11 @@ type Store interface {
 	//   - updated == false, found == false: there is no live record ("gone"),
 	//     whatever the version; nothing was written and no record is created.
 	// The expiry given is stored as is, even if it is earlier than the
-	// current one.
+	// current one. An expiry at or before now (the Manager retires the old
+	// record of a renewal with empty data, no owner and an expiry 1 ms
+	// after the Unix epoch) makes the record expired at once, for every
+	// operation and every clock; a store may delete the record instead of
+	// writing it, but the version check applies first either way.
 	Update(ctx context.Context, id string, version int64, data []byte, expiry time.Time, owner string, now time.Time) (updated, found bool, err error)
 
 	// Touch moves the expiry of the live record with the id to expiry if that
@@ -115,6 +119,10 @@ type OwnerIndex interface {
 	ListOwner(ctx context.Context, owner string, now time.Time) (ids []string, err error)
 
 	// DeleteOwner removes every record owned by owner and returns how many of
-	// them were live at now.
+	// them were live at now. It need not be atomic across records:
+	// [Manager.DestroyOwner] calls ListOwner afterwards and repeats until
+	// nothing is listed, so a record created concurrently (a renewal's
+	// successor) is removed too, provided that a record is listed once its
+	// Create has returned.
 	DeleteOwner(ctx context.Context, owner string, now time.Time) (deleted int, err error)
 }

@@ -35,7 +35,11 @@
 // is short (one second). A stale version is harmless to data (an Update
 // based on it fails at the back as "changed", and the Manager re-applies its
 // changes on the fresh record); a stale existence is the hazard, bounded by
-// MaxAge.
+// MaxAge, and only for reads: no write can bring a session back. A
+// renewal, in particular, retires the old record with an Update that the
+// back checks, so a session logged out on another instance is never
+// renewed back to life here, however stale the front (the renewal fails
+// with [sessions.ErrSessionGone]).
 //
 // # Capabilities
 //
