@@ -110,7 +110,9 @@ func isOp(name string) func(string, string, time.Time) bool {
 	return func(op, _ string, _ time.Time) bool { return op == name }
 }
 
-func isRetire(op, _ string, expiry time.Time) bool { return op == "Update" && expiry.Equal(retiredExpiry) }
+func isRetire(op, _ string, expiry time.Time) bool {
+	return op == "Update" && expiry.Equal(retiredExpiry)
+}
 
 // logoutHandler is testHandler plus /logout-everywhere and /n (reads the
 // integer n).
