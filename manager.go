@@ -85,16 +85,41 @@ func (c *sessionContext) Value(key any) any {
 // never uses its session costs no store call, no decoding and no cookie.
 func (m *Manager) Handler(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		st := &requestState{}
-		st.ctx = sessionContext{Context: r.Context(), st: st}
-		r = r.WithContext(&st.ctx)
-		st.session.m, st.session.ctx, st.session.req = m, st.ctx.Context, r
-		st.w = responseWriter{rw: w, st: st}
-		next.ServeHTTP(&st.w, r)
-		if !st.w.wroteHeader && st.session.loaded {
-			st.w.commit(http.StatusOK)
-		}
+		st := m.start(w, r)
+		next.ServeHTTP(&st.w, st.session.req)
+		st.finish()
 	})
+}
+
+// Start does what [Manager.Handler] does around a handler, for framework
+// adapters that cannot wrap an [http.Handler] (packages ginsessions and
+// echosessions use it). It returns the ResponseWriter the handler must
+// write through (it commits the session just before the headers go out),
+// the request whose context carries the session, and finish, which the
+// adapter calls once after the handler has returned: it commits the
+// session, as a 200, if nothing was written. The adapter must send every
+// write, including the final status, through the returned writer, and
+// call finish before the framework writes anything of its own.
+func (m *Manager) Start(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request, func()) {
+	st := m.start(w, r)
+	return &st.w, st.session.req, st.finish
+}
+
+// start sets up the session of one request.
+func (m *Manager) start(w http.ResponseWriter, r *http.Request) *requestState {
+	st := &requestState{}
+	st.ctx = sessionContext{Context: r.Context(), st: st}
+	r = r.WithContext(&st.ctx)
+	st.session.m, st.session.ctx, st.session.req = m, st.ctx.Context, r
+	st.w = responseWriter{rw: w, st: st}
+	return st
+}
+
+// finish commits the session if the handler wrote nothing.
+func (st *requestState) finish() {
+	if !st.w.wroteHeader && st.session.loaded {
+		st.w.commit(http.StatusOK)
+	}
 }
 
 // responseWriter commits the session just before the headers go out.
@@ -363,9 +388,9 @@ func (m *Manager) ListOwner(ctx context.Context, owner string) ([]string, error)
 	if !ok {
 		return nil, ErrNotSupported
 	}
-	sctx := m.storeContext(ctx)
-	defer sctx.release()
+	sctx := m.begin(ctx, OpListOwner, 1)
 	ids, err := idx.ListOwner(sctx, owner, m.now())
+	sctx.finish(OutcomeOK, err)
 	if err != nil {
 		return nil, fmt.Errorf("%w: list owner: %w", ErrStore, err)
 	}
@@ -395,17 +420,17 @@ func (m *Manager) DestroyOwner(ctx context.Context, owner string) (int, error) {
 	}
 	ctx = context.WithoutCancel(ctx)
 	total := 0
-	for range destroyOwnerRounds {
-		sctx := m.storeContext(ctx)
+	for round := 1; round <= destroyOwnerRounds; round++ {
+		sctx := m.begin(ctx, OpDeleteOwner, round)
 		n, err := idx.DeleteOwner(sctx, owner, m.now())
-		sctx.release()
+		sctx.finish(OutcomeOK, err)
 		total += n
 		if err != nil {
 			return total, fmt.Errorf("%w: delete owner: %w", ErrStore, err)
 		}
-		sctx = m.storeContext(ctx)
+		sctx = m.begin(ctx, OpListOwner, round)
 		ids, err := idx.ListOwner(sctx, owner, m.now())
-		sctx.release()
+		sctx.finish(OutcomeOK, err)
 		if err != nil {
 			return total, fmt.Errorf("%w: list owner: %w", ErrStore, err)
 		}
@@ -421,12 +446,41 @@ func (m *Manager) DestroyOwner(ctx context.Context, owner string) (int, error) {
 // device". Like [Manager.DestroyOwner], it is not cancelled by ctx and is
 // bounded by [Options.StoreTimeout].
 func (m *Manager) DestroyID(ctx context.Context, id string) error {
-	sctx := m.storeContext(context.WithoutCancel(ctx))
-	defer sctx.release()
-	if err := m.store.Delete(sctx, id); err != nil {
+	sctx := m.begin(context.WithoutCancel(ctx), OpDelete, 1)
+	err := m.store.Delete(sctx, id)
+	sctx.finish(OutcomeOK, err)
+	if err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)
 	}
 	return nil
+}
+
+// DeleteExpired removes the expired records once, now, and returns how
+// many it removed: the one-shot form of [Manager.Sweep], for a cron job or
+// a command (Django's clearsessions). It runs until the store is done or
+// ctx ends. It returns [ErrNotSupported] if the store does not implement
+// [ExpiredDeleter].
+func (m *Manager) DeleteExpired(ctx context.Context) (int, error) {
+	d, ok := m.store.(ExpiredDeleter)
+	if !ok {
+		return 0, ErrNotSupported
+	}
+	return m.deleteExpired(ctx, d)
+}
+
+func (m *Manager) deleteExpired(ctx context.Context, d ExpiredDeleter) (int, error) {
+	var end func(StoreResult)
+	if o := m.cfg.Observer; o != nil {
+		ctx, end = o.StoreCall(ctx, StoreCall{Op: OpDeleteExpired, Attempt: 1})
+	}
+	n, err := d.DeleteExpired(ctx, m.now())
+	if end != nil {
+		end(StoreResult{Outcome: pick(err == nil, OutcomeOK, OutcomeError), Err: err})
+	}
+	if err != nil {
+		return n, fmt.Errorf("%w: delete expired: %w", ErrStore, err)
+	}
+	return n, nil
 }
 
 // Sweep removes expired records now and then every interval, until ctx is
@@ -446,7 +500,7 @@ func (m *Manager) Sweep(ctx context.Context, every time.Duration) error {
 	defer t.Stop()
 	for {
 		sctx, cancel := context.WithTimeout(ctx, max(every, m.cfg.StoreTimeout))
-		n, err := d.DeleteExpired(sctx, m.now())
+		n, err := m.deleteExpired(sctx, d)
 		cancel()
 		switch {
 		case ctx.Err() != nil:

@@ -108,6 +108,10 @@ type Options struct {
 	// text status message. The error is logged either way.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
+	// Observer, if set, watches every store call (for tracing and
+	// metrics; see package github.com/sessionkit/sessions/otelsessions).
+	Observer Observer
+
 	// Logger receives the Manager's log records. Nil means slog.Default().
 	// Session tokens are never logged; a prefix of the store ID at most.
 	Logger *slog.Logger

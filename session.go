@@ -209,9 +209,9 @@ func (s *Session) load() {
 	now := s.m.now()
 	for _, c := range toks {
 		tok, id := c.token, tokenID(c.raw)
-		ctx := s.storeContext()
+		ctx := s.begin(OpLoad, 1)
 		data, version, expiry, found, err := s.m.store.Load(ctx, id, now)
-		ctx.release()
+		ctx.finish(pick(found, OutcomeFound, OutcomeNotFound), err)
 		if err != nil {
 			s.err = fmt.Errorf("%w: load: %w", ErrStore, err)
 			s.m.cfg.Logger.ErrorContext(s.ctx, "sessions: load failed", "session", id[:8], "err", err)
@@ -235,16 +235,24 @@ func (s *Session) load() {
 	s.rec = record{values: map[string]json.RawMessage{}}
 }
 
-// storeContext returns the context of one store call. The first call of
-// the request uses one kept in the session; it is never reused, so a store
-// that holds on to a context after returning still sees the right one.
-func (s *Session) storeContext() *callContext {
-	if s.call0Used {
-		return s.m.storeContext(s.ctx)
+// begin returns the context of one store call. Without an observer, the
+// first call of the request uses a context kept in the session; it is
+// never reused, so a store that holds on to a context after returning
+// still sees the right one.
+func (s *Session) begin(op StoreOp, attempt int) *callContext {
+	if s.call0Used || s.m.cfg.Observer != nil {
+		return s.m.begin(s.ctx, op, attempt)
 	}
 	s.call0Used = true
 	s.call0.parent, s.call0.deadline = s.ctx, time.Now().Add(s.m.cfg.StoreTimeout)
 	return &s.call0
+}
+
+// beginDetached returns the context of a store call that must complete
+// even if the request's client goes away: it keeps the request's values
+// but not its cancellation, and is bounded by StoreTimeout.
+func (s *Session) beginDetached(op StoreOp, attempt int) *callContext {
+	return s.m.begin(context.WithoutCancel(s.ctx), op, attempt)
 }
 
 // change records and applies o, after checking that the session can still
@@ -657,9 +665,9 @@ func (s *Session) save(now time.Time) error {
 		if err != nil {
 			return err
 		}
-		ctx := s.storeContext()
+		ctx := s.begin(OpUpdate, attempt)
 		updated, found, err := s.m.store.Update(ctx, s.id, s.version, data, exp, s.rec.owner, now)
-		ctx.release()
+		ctx.finish(updateOutcome(updated, found), err)
 		if err != nil {
 			return fmt.Errorf("%w: update: %w", ErrStore, err)
 		}
@@ -716,9 +724,9 @@ func (s *Session) retry(attempt int, now time.Time) error {
 // An opCAS whose base has changed is dropped, and refresh then returns
 // errStale with the fresh record and the other changes in place.
 func (s *Session) refresh(now time.Time) error {
-	ctx := s.storeContext()
+	ctx := s.begin(OpLoad, 1)
 	data, version, expiry, found, err := s.m.store.Load(ctx, s.id, now)
-	ctx.release()
+	ctx.finish(pick(found, OutcomeFound, OutcomeNotFound), err)
 	if err != nil {
 		return fmt.Errorf("%w: load: %w", ErrStore, err)
 	}
@@ -787,11 +795,11 @@ func (s *Session) create(now time.Time) error {
 // createRecord stores data as a new record under a fresh ID and returns
 // the ID and its token.
 func (s *Session) createRecord(data []byte, exp, now time.Time) (tok, id string, err error) {
-	for range 3 {
+	for attempt := 1; attempt <= 3; attempt++ {
 		tok, id = newToken()
-		ctx := s.storeContext()
+		ctx := s.begin(OpCreate, attempt)
 		created, err := s.m.store.Create(ctx, id, data, exp, s.rec.owner, now)
-		ctx.release()
+		ctx.finish(pick(created, OutcomeCreated, OutcomeExists), err)
 		if err != nil {
 			return "", "", fmt.Errorf("%w: create: %w", ErrStore, err)
 		}
@@ -847,9 +855,9 @@ func (s *Session) commitRenew(now time.Time) error {
 		if err != nil {
 			return err
 		}
-		ctx := s.detachedContext()
+		ctx := s.beginDetached(OpRetire, attempt)
 		retired, found, err := s.m.store.Update(ctx, s.id, s.version, []byte{}, retiredExpiry, "", now)
-		ctx.release()
+		ctx.finish(updateOutcome(retired, found), err)
 		if err == nil && retired {
 			// Best effort: the old record is already dead to every reader.
 			if err := s.deleteRecord(s.id); err != nil {
@@ -876,19 +884,13 @@ func (s *Session) commitRenew(now time.Time) error {
 	}
 }
 
-// detachedContext returns the context of a store call that must complete
-// even if the request's client goes away: it keeps the request's values
-// but not its cancellation, and is bounded by StoreTimeout.
-func (s *Session) detachedContext() *callContext {
-	return s.m.storeContext(context.WithoutCancel(s.ctx))
-}
-
 // deleteRecord deletes the record with the id from the store, to
 // completion even if the client goes away.
 func (s *Session) deleteRecord(id string) error {
-	ctx := s.detachedContext()
-	defer ctx.release()
-	if err := s.m.store.Delete(ctx, id); err != nil {
+	ctx := s.beginDetached(OpDelete, 1)
+	err := s.m.store.Delete(ctx, id)
+	ctx.finish(OutcomeOK, err)
+	if err != nil {
 		return fmt.Errorf("%w: delete: %w", ErrStore, err)
 	}
 	return nil
@@ -923,9 +925,9 @@ func (s *Session) touch(now time.Time) error {
 	if exp.Sub(s.expiry) < interval {
 		return nil
 	}
-	ctx := s.storeContext()
+	ctx := s.begin(OpTouch, 1)
 	found, err := s.m.store.Touch(ctx, s.id, exp, now)
-	ctx.release()
+	ctx.finish(pick(found, OutcomeFound, OutcomeNotFound), err)
 	if err != nil {
 		return fmt.Errorf("%w: touch: %w", ErrStore, err)
 	}

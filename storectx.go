@@ -6,10 +6,15 @@ import (
 	"time"
 )
 
-// storeContext returns the context of one store call: ctx with a deadline
-// StoreTimeout away. The caller releases it when the call returns.
-func (m *Manager) storeContext(ctx context.Context) *callContext {
-	return &callContext{parent: ctx, deadline: time.Now().Add(m.cfg.StoreTimeout)}
+// begin returns the context of one store call of op: ctx (as the observer
+// returns it, if there is one) with a deadline StoreTimeout away. The
+// caller calls finish when the store call returns.
+func (m *Manager) begin(ctx context.Context, op StoreOp, attempt int) *callContext {
+	var end func(StoreResult)
+	if o := m.cfg.Observer; o != nil {
+		ctx, end = o.StoreCall(ctx, StoreCall{Op: op, Attempt: attempt})
+	}
+	return &callContext{parent: ctx, deadline: time.Now().Add(m.cfg.StoreTimeout), end: end}
 }
 
 // callContext is a context with a deadline whose timer is created only when
@@ -20,6 +25,8 @@ func (m *Manager) storeContext(ctx context.Context) *callContext {
 type callContext struct {
 	parent   context.Context
 	deadline time.Time
+
+	end func(StoreResult) // the observer's, if any
 
 	mu     sync.Mutex
 	inner  context.Context // the real deadline context, once Done was called
@@ -81,6 +88,17 @@ func (c *callContext) Value(key any) any {
 		return inner.Value(key)
 	}
 	return c.parent.Value(key)
+}
+
+// finish releases c and tells the observer, if any, how the call ended.
+func (c *callContext) finish(outcome Outcome, err error) {
+	c.release()
+	if c.end != nil {
+		if err != nil {
+			outcome = OutcomeError
+		}
+		c.end(StoreResult{Outcome: outcome, Err: err})
+	}
 }
 
 func (c *callContext) release() {

@@ -16,7 +16,7 @@ func TestCallContext(t *testing.T) {
 		defer cancelParent()
 
 		// Without Done: Err follows the clock, values pass through.
-		ctx := m.storeContext(parent)
+		ctx := m.begin(parent, OpLoad, 1)
 		release := ctx.release
 		if d, ok := ctx.Deadline(); !ok || !d.Equal(time.Now().Add(time.Second)) {
 			t.Errorf("Deadline = %v, %v", d, ok)
@@ -31,7 +31,7 @@ func TestCallContext(t *testing.T) {
 		release()
 
 		// With Done: a real timer closes it at the deadline.
-		ctx = m.storeContext(parent)
+		ctx = m.begin(parent, OpLoad, 1)
 		release = ctx.release
 		select {
 		case <-ctx.Done():
@@ -44,7 +44,7 @@ func TestCallContext(t *testing.T) {
 		release()
 
 		// A derived context is cancelled with it, and by the parent.
-		ctx = m.storeContext(parent)
+		ctx = m.begin(parent, OpLoad, 1)
 		release = ctx.release
 		child, cancelChild := context.WithCancel(ctx)
 		defer cancelChild()
@@ -60,7 +60,7 @@ func TestCallContext(t *testing.T) {
 		release()
 
 		// Released before Done: Done is closed at once.
-		ctx = m.storeContext(context.Background())
+		ctx = m.begin(context.Background(), OpLoad, 1)
 		release = ctx.release
 		release()
 		select {
@@ -78,7 +78,7 @@ func TestCallContextDeadlineFollowsParent(t *testing.T) {
 	m := &Manager{cfg: config{Options: Options{StoreTimeout: time.Hour}}}
 	parent, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	ctx := m.storeContext(parent)
+	ctx := m.begin(parent, OpLoad, 1)
 	release := ctx.release
 	defer release()
 	pd, _ := parent.Deadline()
