@@ -104,8 +104,8 @@
 //   - pgxstore, mysqlstore: durable, shared by many instances.
 //   - redisstore: shared and fast; Redis Cluster for scale.
 //   - cachestore: an in-process cache in front of any of them, trusting
-//     its entries for a bounded time. Pass its WithBackCapabilities() to
-//     New so that the back store's owner index and sweeping stay usable.
+//     its entries for a bounded time for reads; it has exactly the back
+//     store's owner index and sweeping.
 //
 // Stores that keep expired records implement [ExpiredDeleter]: run
 // [Manager.Sweep] in a goroutine. Stores that implement [OwnerIndex]

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -22,6 +23,8 @@ type Manager struct {
 	store Store
 	cfg   config
 	key   *contextKey
+
+	warnedPlainHTTP atomic.Bool
 }
 
 // contextKey is the type of the context keys of sessions. Each Manager has
@@ -240,7 +243,11 @@ func (m *Manager) now() time.Time { return time.Now().Truncate(time.Millisecond)
 
 // deadline returns the absolute deadline of rec.
 func (m *Manager) deadline(rec *record) time.Time {
-	abs := rec.start + m.cfg.Lifetime.Milliseconds()
+	lifetime := m.cfg.Lifetime.Milliseconds()
+	if rec.lifetime > 0 {
+		lifetime = min(rec.lifetime, m.cfg.RememberLifetime.Milliseconds())
+	}
+	abs := rec.start + lifetime
 	if rec.deadline != 0 && rec.deadline < abs {
 		abs = rec.deadline
 	}
@@ -274,6 +281,9 @@ func (m *Manager) live(rec *record, expiry, now time.Time) bool {
 // configured and the per-session one.
 func (m *Manager) idle(rec *record) time.Duration {
 	idle := m.cfg.IdleTimeout
+	if rec.lifetime > 0 {
+		idle = 0 // remembered: only its own idle timeout applies
+	}
 	if d := time.Duration(rec.idle) * time.Millisecond; d > 0 && (idle == 0 || d < idle) {
 		idle = d
 	}
@@ -289,6 +299,38 @@ func (m *Manager) expiry(rec *record, now time.Time) time.Time {
 		}
 	}
 	return exp
+}
+
+// browser reports whether rec's cookie is a browser-session cookie.
+func (m *Manager) browser(rec *record) bool {
+	switch rec.browser {
+	case browserOn:
+		return true
+	case browserOff:
+		return false
+	}
+	return m.cfg.BrowserSessionCookie
+}
+
+// warnPlainHTTP logs, once per Manager, that a Secure cookie went out on a
+// request that arrived over plain HTTP from a host other than the loopback
+// one: the browser will not send it back, so every request starts a new
+// session.
+func (m *Manager) warnPlainHTTP(r *http.Request) {
+	if r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https") || m.warnedPlainHTTP.Load() {
+		return
+	}
+	host := r.Host
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.Trim(host, "[]")
+	if ip := net.ParseIP(host); (ip != nil && ip.IsLoopback()) || host == "localhost" || strings.HasSuffix(host, ".localhost") {
+		return // browsers accept Secure cookies from http://localhost
+	}
+	if m.warnedPlainHTTP.CompareAndSwap(false, true) {
+		m.cfg.Logger.WarnContext(r.Context(), "sessions: a Secure session cookie was sent over plain HTTP; the browser will not return it, so every request starts a new session. Serve HTTPS, or set Options.InsecureCookie for local development only", "host", r.Host)
+	}
 }
 
 // setCookie adds the session cookie to h, or a removal cookie if token is
@@ -402,7 +444,10 @@ const destroyOwnerRounds = 4
 
 // DestroyOwner ends every session tagged with owner ("log out
 // everywhere") and returns how many live sessions it ended. It returns
-// [ErrNotSupported] if the store does not implement [OwnerIndex].
+// [ErrNotSupported] if the store does not implement [OwnerIndex]. Called
+// with a request's context, it also ends that request's session if it
+// belongs to owner: the response removes its cookie, and a later write
+// starts a new session.
 //
 // Once it returns nil, no session of owner that existed when it was called
 // is live, nor a successor that a concurrent [Session.Renew] moved one to:
@@ -435,10 +480,27 @@ func (m *Manager) DestroyOwner(ctx context.Context, owner string) (int, error) {
 			return total, fmt.Errorf("%w: list owner: %w", ErrStore, err)
 		}
 		if len(ids) == 0 {
+			m.ended(ctx, owner)
 			return total, nil
 		}
 	}
 	return total, ErrConflict
+}
+
+// ended tells the session of the request with context ctx, if it belongs
+// to this Manager and to owner, that it was ended: its response removes
+// the cookie, and later writes go to a new session.
+func (m *Manager) ended(ctx context.Context, owner string) {
+	s := m.FromContext(ctx)
+	if s == nil || owner == "" || s.lock() != nil {
+		return
+	}
+	defer s.mu.Unlock()
+	if s.exists && s.rec.owner == owner && !s.committed {
+		s.gone = true // nothing left to delete
+		_ = s.end()
+		s.failure = nil
+	}
 }
 
 // DestroyID ends the session with the store ID id, as listed by

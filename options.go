@@ -34,6 +34,14 @@ const (
 
 	// DefaultMaxDataSize is the largest encoded session accepted.
 	DefaultMaxDataSize = 64 << 10
+
+	// DefaultRememberLifetime is the absolute lifetime of a session that
+	// [Session.Remember] marked.
+	DefaultRememberLifetime = 30 * 24 * time.Hour
+
+	// MaxRememberLifetime is the largest RememberLifetime accepted: browsers
+	// cap a cookie's lifetime at 400 days (RFC 6265bis).
+	MaxRememberLifetime = 400 * 24 * time.Hour
 )
 
 // Options configures a [Manager]. The zero value is the secure default:
@@ -70,15 +78,22 @@ type Options struct {
 	// BrowserSessionCookie sends cookies with neither Max-Age nor Expires,
 	// so the browser drops them when it closes. The server still enforces
 	// Lifetime and IdleTimeout. A session can change this for itself with
-	// [Session.SetBrowserSession].
+	// [Session.SetBrowserSession] or [Session.Remember].
 	BrowserSessionCookie bool
 
 	// Lifetime is the absolute lifetime of a session. Zero means
 	// [DefaultLifetime]; at most [MaxLifetime].
 	Lifetime time.Duration
 
+	// RememberLifetime is the absolute lifetime of a session marked with
+	// [Session.Remember] ("remember me"), counted from its start (its last
+	// [Session.RenewAfterLogin]). Zero means [DefaultRememberLifetime]; at
+	// most [MaxRememberLifetime].
+	RememberLifetime time.Duration
+
 	// IdleTimeout ends a session that sees no request for this long. Reads
-	// count as activity. Zero means no idle timeout.
+	// count as activity. Zero means no idle timeout. It does not apply to
+	// sessions marked with [Session.Remember].
 	IdleTimeout time.Duration
 
 	// TouchInterval is how much a request must be able to push the idle
@@ -190,6 +205,16 @@ func (o *Options) resolve() (config, error) {
 		bad("Lifetime %v exceeds the maximum %v", c.Lifetime, MaxLifetime)
 	case c.Lifetime < time.Second:
 		bad("Lifetime %v is below one second", c.Lifetime)
+	}
+	switch {
+	case c.RememberLifetime < 0:
+		bad("negative RememberLifetime %v", c.RememberLifetime)
+	case c.RememberLifetime == 0:
+		c.RememberLifetime = DefaultRememberLifetime
+	case c.RememberLifetime > MaxRememberLifetime:
+		bad("RememberLifetime %v exceeds the maximum %v", c.RememberLifetime, MaxRememberLifetime)
+	case c.RememberLifetime < time.Second:
+		bad("RememberLifetime %v is below one second", c.RememberLifetime)
 	}
 	if c.IdleTimeout < 0 {
 		bad("negative IdleTimeout %v", c.IdleTimeout)

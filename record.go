@@ -15,19 +15,22 @@ import (
 //	0x02
 //	flags          bit 0: browser-session cookie; bit 1: idle override
 //	               present; bit 2: deadline override present; bit 3: idle
-//	               timeout in force present
+//	               timeout in force present; bit 4: persistent cookie
+//	               (never with bit 0); bit 5: lifetime override present
 //	start          start of the absolute lifetime
 //	active         when the record was last written (never 0)
 //	[idleUsed]     the idle timeout in ms the stored expiry was computed
 //	               with, if flag bit 3
+//	[lifetime]     per-session absolute lifetime in ms (remember me), if
+//	               flag bit 5
 //	[idle]         per-session idle timeout in ms, if flag bit 1
 //	[deadline]     per-session absolute deadline, if flag bit 2
 //	owner          length, bytes
 //	count          number of values
 //	count × (key length, key bytes, value length, value bytes)
 //
-// Version 1, written by earlier releases, is version 2 without active and
-// idleUsed (and without flag bit 3). It still decodes; such a record is
+// Version 1, written by earlier releases, is version 2 without active,
+// idleUsed and lifetime (and without flag bits 3 to 5). It still decodes; such a record is
 // rewritten as version 2 on its next write.
 //
 // active and idleUsed let a load enforce the idle timeout configured now,
@@ -47,8 +50,19 @@ const (
 	flagIdle     = 1 << 1
 	flagDeadline = 1 << 2
 	flagIdleUsed = 1 << 3
+	flagCookie   = 1 << 4
+	flagLifetime = 1 << 5
 	flagAllV1    = flagBrowser | flagIdle | flagDeadline
-	flagAll      = flagAllV1 | flagIdleUsed
+	flagAll      = flagAllV1 | flagIdleUsed | flagCookie | flagLifetime
+)
+
+// browserMode is a session's own choice of cookie kind.
+type browserMode uint8
+
+const (
+	browserDefault    browserMode = iota // as Options.BrowserSessionCookie says
+	browserOn                            // a browser-session cookie
+	browserOff                           // a persistent cookie
 )
 
 var errCorrupt = errors.New("sessions: corrupt session record")
@@ -60,7 +74,8 @@ type record struct {
 	deadline int64 // Unix ms; 0 = no per-session deadline
 	active   int64 // Unix ms of the last write; 0 = a version 1 record
 	idleUsed int64 // ms: the idle timeout the stored expiry was computed with
-	browser  bool
+	lifetime int64 // ms; 0 = Options.Lifetime (remember me sets it)
+	browser  browserMode
 	owner    string
 	values   map[string]json.RawMessage
 }
@@ -81,6 +96,9 @@ func (r *record) size() int {
 		n += uvarintLen(uint64(r.active))
 		if r.idleUsed != 0 {
 			n += uvarintLen(uint64(r.idleUsed))
+		}
+		if r.lifetime != 0 {
+			n += uvarintLen(uint64(r.lifetime))
 		}
 	}
 	if r.idle != 0 {
@@ -106,8 +124,11 @@ func (r *record) encode() []byte {
 		b = append(b, recordV1)
 	}
 	var flags uint64
-	if r.browser {
+	switch r.browser {
+	case browserOn:
 		flags |= flagBrowser
+	case browserOff:
+		flags |= flagCookie
 	}
 	if r.idle != 0 {
 		flags |= flagIdle
@@ -118,12 +139,18 @@ func (r *record) encode() []byte {
 	if v2 && r.idleUsed != 0 {
 		flags |= flagIdleUsed
 	}
+	if v2 && r.lifetime != 0 {
+		flags |= flagLifetime
+	}
 	b = binary.AppendUvarint(b, flags)
 	b = binary.AppendUvarint(b, uint64(r.start))
 	if v2 {
 		b = binary.AppendUvarint(b, uint64(r.active))
 		if r.idleUsed != 0 {
 			b = binary.AppendUvarint(b, uint64(r.idleUsed))
+		}
+		if r.lifetime != 0 {
+			b = binary.AppendUvarint(b, uint64(r.lifetime))
 		}
 	}
 	if r.idle != 0 {
@@ -162,10 +189,15 @@ func decodeRecord(b []byte) (record, error) {
 	v2 := b[0] == recordVersion
 	d := decoder{b: b[1:]}
 	flags := d.uvarint()
-	if (v2 && flags&^flagAll != 0) || (!v2 && flags&^flagAllV1 != 0) {
+	if (v2 && flags&^flagAll != 0) || (!v2 && flags&^flagAllV1 != 0) || flags&(flagBrowser|flagCookie) == flagBrowser|flagCookie {
 		return r, errCorrupt
 	}
-	r.browser = flags&flagBrowser != 0
+	switch {
+	case flags&flagBrowser != 0:
+		r.browser = browserOn
+	case flags&flagCookie != 0:
+		r.browser = browserOff
+	}
 	r.start = d.int()
 	if v2 {
 		if r.active = d.int(); r.active == 0 {
@@ -173,6 +205,11 @@ func decodeRecord(b []byte) (record, error) {
 		}
 		if flags&flagIdleUsed != 0 {
 			if r.idleUsed = d.int(); r.idleUsed == 0 {
+				d.err = true
+			}
+		}
+		if flags&flagLifetime != 0 {
+			if r.lifetime = d.int(); r.lifetime == 0 {
 				d.err = true
 			}
 		}

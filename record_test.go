@@ -14,7 +14,7 @@ func sampleRecord() record {
 		start:    1_700_000_000_000,
 		idle:     30_000,
 		deadline: 1_700_000_600_000,
-		browser:  true,
+		browser:  browserOn,
 		owner:    "user-42",
 		values: map[string]json.RawMessage{
 			"count": json.RawMessage(`3`),
@@ -43,6 +43,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		{"everything, version 1", sampleRecord()},
 		{"everything", sampleRecordV2()},
 		{"version 2 without idle in force", record{start: 7, active: 9, values: map[string]json.RawMessage{"a": json.RawMessage(`1`)}}},
+		{"remembered", record{start: 7, active: 9, lifetime: 90 * 86_400_000, browser: browserOff, values: map[string]json.RawMessage{}}},
 		{"big value", record{start: 5, values: map[string]json.RawMessage{"k": json.RawMessage(`"` + string(bytes.Repeat([]byte("x"), 70000)) + `"`)}}},
 	}
 	for _, tt := range tests {
@@ -108,7 +109,10 @@ func TestDecodeRecordRejects(t *testing.T) {
 		{"version 1 with an idle-in-force flag", []byte{1, flagIdleUsed, 0, 5, 0, 0}},
 		{"version 2 with zero active", []byte{2, 0, 0, 0, 0, 0}},
 		{"version 2 with zero idle in force", []byte{2, flagIdleUsed, 0, 1, 0, 0, 0}},
-		{"version 2 unknown flag", []byte{2, 0x10, 0, 1, 0, 0}},
+		{"version 2 unknown flag", []byte{2, 0x40, 0, 1, 0, 0}},
+		{"version 2 browser-session and persistent", []byte{2, flagBrowser | flagCookie, 0, 1, 0, 0}},
+		{"version 2 zero lifetime", []byte{2, flagLifetime, 0, 1, 0, 0, 0}},
+		{"version 1 with a lifetime flag", []byte{1, flagLifetime, 0, 5, 0, 0}},
 		{"truncated", good[:len(good)-1]},
 		{"trailing byte", append(bytes.Clone(good), 0)},
 		{"unknown flag", []byte{1, 0x08, 0, 0, 0}},

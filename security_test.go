@@ -228,7 +228,7 @@ func TestRenewThroughCacheNeverResurrects(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return mustNew(t, cs.WithBackCapabilities(), nil)
+		return mustNew(t, cs, nil)
 	}
 	a, b := newInstance(), newInstance()
 	ca := newClient(t, a, testHandler(t))

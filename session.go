@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -36,6 +37,7 @@ type Session struct {
 
 	loaded    bool
 	committed bool
+	applying  atomic.Bool // a Modify function runs under mu
 
 	// The rest exists once the session is loaded, so that a request that
 	// never touches its session allocates only what the middleware needs.
@@ -59,6 +61,8 @@ type loadedState struct {
 
 	call0     callContext // the first store call's context, without an allocation
 	call0Used bool
+
+	failure error // the first failure of the request: fail closed at commit
 
 	dirty     bool
 	renew     renewKind
@@ -86,7 +90,9 @@ const (
 	opIdle
 	opDeadline
 	opBrowser
-	opCAS // set key to val if it still holds base (n != 0: present); see Update
+	opLifetime
+	opCAS  // set key to val if it still holds base (n != 0: present); see Update
+	opFunc // set key to what fn computes from its current value; see Modify
 )
 
 // op is one recorded change. Saving re-applies the changes recorded since
@@ -98,6 +104,7 @@ type op struct {
 	val  json.RawMessage
 	n    int64
 	base json.RawMessage // opCAS: the value val was computed from
+	fn   func(cur json.RawMessage, ok bool) (json.RawMessage, bool, error) // opFunc
 }
 
 // errStale reports that an opCAS met a value other than its base: the
@@ -121,7 +128,20 @@ func (r *record) apply(o op) error {
 	case opDeadline:
 		r.deadline = o.n
 	case opBrowser:
-		r.browser = o.n != 0
+		r.browser = browserMode(o.n)
+	case opLifetime:
+		r.lifetime = o.n
+	case opFunc:
+		cur, ok := r.values[o.key]
+		v, keep, err := o.fn(cur, ok)
+		switch {
+		case err != nil:
+			return err
+		case keep:
+			r.values[o.key] = v
+		default:
+			delete(r.values, o.key)
+		}
 	case opCAS:
 		cur, ok := r.values[o.key]
 		if ok != (o.n != 0) || !bytes.Equal(cur, o.base) {
@@ -158,14 +178,16 @@ func (r *record) changes(o op) bool {
 	case opDeadline:
 		return r.deadline != o.n
 	case opBrowser:
-		return r.browser != (o.n != 0)
+		return r.browser != browserMode(o.n)
+	case opLifetime:
+		return r.lifetime != o.n
 	}
 	return true
 }
 
 // empty reports whether r holds nothing worth storing.
 func (r *record) empty() bool {
-	return len(r.values) == 0 && r.owner == "" && r.idle == 0 && r.deadline == 0 && !r.browser
+	return len(r.values) == 0 && r.owner == "" && r.idle == 0 && r.deadline == 0 && r.browser == browserDefault && r.lifetime == 0
 }
 
 // FromContext returns the session of the innermost [Manager] whose
@@ -182,7 +204,12 @@ func (s *Session) lock() error {
 	if s == nil {
 		return ErrNoSession
 	}
-	s.mu.Lock()
+	if !s.mu.TryLock() {
+		if s.applying.Load() {
+			return errApplying
+		}
+		s.mu.Lock()
+	}
 	if !s.loaded {
 		s.load()
 	}
@@ -262,7 +289,55 @@ func (s *Session) change(o op) error {
 		return err
 	}
 	defer s.mu.Unlock()
-	return s.changeLocked(o)
+	return s.noteLocked(s.changeLocked(o))
+}
+
+// noteLocked records err as the request's failure if it is the first
+// failure to load or save the session (a store failure, ErrSessionGone,
+// ErrConflict), and returns it. A change refused for its own sake (a
+// TooLargeError, an invalid argument) leaves the session consistent and is
+// the caller's to handle. The caller holds s.mu.
+func (s *Session) noteLocked(err error) error {
+	if err != nil && s.failure == nil && (errors.Is(err, ErrStore) || errors.Is(err, ErrSessionGone) ||
+		errors.Is(err, ErrConflict) || errors.Is(err, ErrIDCollision)) {
+		s.failure = err
+	}
+	return err
+}
+
+// note is noteLocked for a caller that does not hold s.mu; with any set,
+// it records any error.
+func (s *Session) note(err error, any bool) error {
+	if err == nil || s == nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if any && s.failure == nil && !errors.Is(err, errApplying) {
+		s.failure = err
+	}
+	return s.noteLocked(err)
+}
+
+// Err returns the first failure of the session in this request: a store
+// failure on load or save, [ErrSessionGone], [ErrConflict], a value that
+// [Value] could not decode, or nil. Unless the handler answers
+// with a status that [Options.ShouldSave] rejects (a 5xx by default), such
+// a failure makes the Manager answer through [Options.ErrorHandler] instead
+// of the handler's response, so that an ignored error never turns into a
+// success that silently lost a write; [Session.Destroy] clears it. A
+// handler that wants to answer the failure itself checks Err once and
+// answers with an error status.
+func (s *Session) Err() error {
+	if s == nil {
+		return ErrNoSession
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil {
+		return s.err
+	}
+	return s.failure
 }
 
 func (s *Session) changeLocked(o op) error {
@@ -307,8 +382,12 @@ func (s *Session) applyChecked(r *record, o op) error {
 		prev          = *r
 		prevVal, had  = r.values[o.key]
 		limit         = s.m.cfg.MaxDataSize
-		restoreValues = o.kind == opSet || o.kind == opCAS
+		restoreValues = o.kind == opSet || o.kind == opCAS || o.kind == opFunc
 	)
+	if o.kind == opFunc {
+		s.applying.Store(true)
+		defer s.applying.Store(false)
+	}
 	if err := r.apply(o); err != nil {
 		return err
 	}
@@ -316,6 +395,7 @@ func (s *Session) applyChecked(r *record, o op) error {
 	if size <= limit {
 		return nil
 	}
+	newVal, newHad := r.values[o.key]
 	values := r.values
 	*r = prev
 	r.values = values
@@ -327,6 +407,14 @@ func (s *Session) applyChecked(r *record, o op) error {
 		}
 	}
 	if size <= r.size() {
+		if o.kind == opFunc { // fn need not be deterministic: keep its result
+			if newHad {
+				r.values[o.key] = newVal
+			} else {
+				delete(r.values, o.key)
+			}
+			return nil
+		}
 		return r.apply(o) // not larger than before: allowed
 	}
 	return &TooLargeError{Size: size, Limit: limit}
@@ -419,9 +507,83 @@ func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 		case !errors.Is(err, errStale):
 			return zero, err
 		case attempt == maxSaveAttempts:
-			return zero, ErrConflict
+			return zero, s.note(ErrConflict, false)
 		}
 	}
+}
+
+// Value returns the value under key decoded into a T, or the zero T when
+// the key is absent. It is [Get] without the boilerplate, and hides no
+// error: a failure (the store failed, or the value does not decode into a
+// T) is recorded as the request's failure (see [Session.Err]), so that the
+// response fails closed unless the handler answers with an error status
+// itself.
+func Value[T any](s *Session, key string) T {
+	v, _, err := Get[T](s, key)
+	if err != nil {
+		s.note(err, true)
+	}
+	return v
+}
+
+// Modify changes the value under key with fn (fn receives the zero T when
+// the key is absent), as a change saved with the others when the response
+// is committed: unlike [Update] it costs no store write of its own. It is
+// conflict-safe: if another request saved the session first, fn is applied
+// again to the fresh value, so concurrent modifications (appending to a
+// list, say) are never lost. Reads in this request see fn's result at once.
+//
+// fn runs with the session locked, possibly several times, and must
+// neither have side effects nor use the session: a session accessor called
+// from fn returns an error.
+func Modify[T any](s *Session, key string, fn func(T) T) error {
+	return s.change(op{kind: opFunc, key: key, fn: func(cur json.RawMessage, ok bool) (json.RawMessage, bool, error) {
+		var v T
+		if ok {
+			if err := json.Unmarshal(cur, &v); err != nil {
+				return nil, false, fmt.Errorf("sessions: decode %q: %w", key, err)
+			}
+		}
+		raw, err := json.Marshal(fn(v))
+		if err != nil {
+			return nil, false, fmt.Errorf("sessions: encode %q: %w", key, err)
+		}
+		return raw, true, nil
+	}})
+}
+
+// AddFlash appends v to the list of flash messages under key, with
+// [Modify]: concurrent requests adding messages never lose each other's.
+func AddFlash[T any](s *Session, key string, v T) error {
+	return Modify(s, key, func(l []T) []T { return append(l, v) })
+}
+
+// Flashes returns the flash messages under key and removes them: the
+// messages a page shows once. Only the messages returned are removed, so a
+// message added meanwhile by a concurrent request stays for the next page.
+func Flashes[T any](s *Session, key string) ([]T, error) {
+	l, ok, err := Get[[]T](s, key)
+	if err != nil || !ok {
+		return nil, err
+	}
+	n := len(l)
+	err = s.change(op{kind: opFunc, key: key, fn: func(cur json.RawMessage, ok bool) (json.RawMessage, bool, error) {
+		var rest []json.RawMessage
+		if ok {
+			if err := json.Unmarshal(cur, &rest); err != nil {
+				return nil, false, fmt.Errorf("sessions: decode %q: %w", key, err)
+			}
+		}
+		if len(rest) <= n {
+			return nil, false, nil
+		}
+		raw, err := json.Marshal(rest[n:])
+		return raw, err == nil, err
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return l, nil
 }
 
 // transact applies the compare-and-set o and saves the session now. It
@@ -435,9 +597,9 @@ func (s *Session) transact(o op) error {
 	defer s.mu.Unlock()
 	n := len(s.ops)
 	if err := s.changeLocked(o); err != nil || !s.dirty {
-		return err
+		return s.noteLocked(err)
 	}
-	err := s.save(s.m.now())
+	err := s.noteLocked(s.save(s.m.now()))
 	if err != nil && len(s.ops) > n && s.ops[n].kind == opCAS {
 		// Not saved: take the change back. The value under the key is
 		// still o's result, applied on o's base.
@@ -524,7 +686,7 @@ func (s *Session) SetIdleTimeout(d time.Duration) error {
 	if d > 0 && d < time.Millisecond {
 		d = time.Millisecond
 	}
-	return s.change(op{kind: opIdle, n: d.Milliseconds()})
+	return s.changeExpiry(op{kind: opIdle, n: d.Milliseconds()})
 }
 
 // SetDeadline gives this session its own absolute deadline, stored with it
@@ -542,25 +704,129 @@ func (s *Session) SetDeadline(t time.Time) error {
 	if !t.IsZero() {
 		ms = t.UnixMilli()
 	}
-	return s.change(op{kind: opDeadline, n: ms})
+	return s.changeExpiry(op{kind: opDeadline, n: ms})
 }
 
-// SetBrowserSession makes this session's cookie a browser-session cookie
-// (no Max-Age or Expires) when on is true, stored with the session until
-// changed. The server still enforces the session's deadlines. It cannot
-// turn off [Options.BrowserSessionCookie].
+// SetBrowserSession chooses this session's cookie kind, stored with the
+// session until changed: a browser-session cookie (no Max-Age or Expires)
+// when on is true, a persistent one when it is false, whatever
+// [Options.BrowserSessionCookie] says. The server enforces the session's
+// deadlines either way.
 func (s *Session) SetBrowserSession(on bool) error {
-	var n int64
+	mode := browserOff
 	if on {
-		n = 1
+		mode = browserOn
 	}
-	if err := s.change(op{kind: opBrowser, n: n}); err != nil {
+	return s.changeExpiry(op{kind: opBrowser, n: int64(mode)})
+}
+
+// Remember turns "remember me" on or off for this session, stored with it:
+// on, the session gets a persistent cookie and an absolute lifetime of
+// [Options.RememberLifetime] from its start, and [Options.IdleTimeout] no
+// longer ends it (a per-session [Session.SetIdleTimeout] still does); off,
+// it is back to the Manager's defaults. The usual pattern: set
+// [Options.BrowserSessionCookie], and at login call
+// [Session.RenewAfterLogin], then Remember(true) if the user ticked the
+// box.
+func (s *Session) Remember(on bool) error {
+	if s == nil {
+		return ErrNoSession
+	}
+	if err := s.lock(); err != nil {
 		return err
 	}
-	s.mu.Lock()
+	defer s.mu.Unlock()
+	lifetime, mode := int64(0), browserDefault
+	if on {
+		lifetime, mode = s.m.cfg.RememberLifetime.Milliseconds(), browserOff
+	}
+	if err := s.noteLocked(s.changeLocked(op{kind: opLifetime, n: lifetime})); err != nil {
+		return err
+	}
+	if err := s.noteLocked(s.changeLocked(op{kind: opBrowser, n: int64(mode)})); err != nil {
+		return err
+	}
 	s.cookie = true
-	s.mu.Unlock()
 	return nil
+}
+
+// changeExpiry applies a change of the session's expiry settings and makes
+// the response re-send the cookie, whether or not the effective deadline
+// moved.
+func (s *Session) changeExpiry(o op) error {
+	if err := s.lock(); err != nil {
+		return err
+	}
+	defer s.mu.Unlock()
+	if err := s.noteLocked(s.changeLocked(o)); err != nil {
+		return err
+	}
+	s.cookie = true
+	return nil
+}
+
+// Expiry returns when the session ends if it sees no further activity:
+// the earlier of its absolute deadline and its idle deadline, as this
+// request would store it. It returns the zero Time for a session with no
+// record and nothing to save.
+func (s *Session) Expiry() (time.Time, error) {
+	if err := s.lock(); err != nil {
+		return time.Time{}, err
+	}
+	defer s.mu.Unlock()
+	if !s.exists && s.rec.empty() {
+		return time.Time{}, nil
+	}
+	now := s.m.now()
+	rec := s.rec
+	if rec.start == 0 {
+		rec.start = now.UnixMilli()
+	}
+	return s.m.expiry(&rec, now), nil
+}
+
+// Status describes what a request has done with its session so far: a
+// combination of the flags below.
+type Status uint8
+
+// The flags of a [Status].
+const (
+	// StatusNew: the session has no record yet (no cookie named one, or it
+	// was destroyed); ID returns "".
+	StatusNew Status = 1 << iota
+	// StatusModified: there are changes to save at commit.
+	StatusModified
+	// StatusRenewing: the session gets a new ID at commit.
+	StatusRenewing
+	// StatusDestroyed: the session was destroyed in this request.
+	StatusDestroyed
+	// StatusGone: another request ended the session ([ErrSessionGone]).
+	StatusGone
+)
+
+// Status returns what this request has done with its session so far.
+func (s *Session) Status() (Status, error) {
+	if err := s.lock(); err != nil {
+		return 0, err
+	}
+	defer s.mu.Unlock()
+	var st Status
+	if !s.exists {
+		st |= StatusNew
+	}
+	if s.dirty {
+		st |= StatusModified
+	}
+	if s.renew != renewNone {
+		st |= StatusRenewing
+	}
+	if s.destroyed {
+		st |= StatusDestroyed
+	}
+	if s.gone {
+		st |= StatusGone
+	}
+	return st, nil
 }
 
 // Renew gives the session a new ID and keeps its data, so that an ID
@@ -577,7 +843,7 @@ func (s *Session) Renew() error {
 	}
 	defer s.mu.Unlock()
 	if err := s.writable(); err != nil {
-		return err
+		return s.noteLocked(err)
 	}
 	if s.renew == renewNone {
 		s.renew = renewPlain
@@ -613,7 +879,7 @@ func (s *Session) RenewAfterLogin(owner string) error {
 		}
 	}
 	if err != nil {
-		return err
+		return s.noteLocked(err)
 	}
 	s.renew = renewLogin
 	return nil
@@ -622,7 +888,8 @@ func (s *Session) RenewAfterLogin(owner string) error {
 // Destroy ends the session now: its record is deleted from the store before
 // Destroy returns, and the response removes the cookie (whatever its
 // status). Data written afterwards in the same request goes into a brand-new
-// session with a new ID. The deletion is not cancelled when the client goes
+// session with a new ID. A successful Destroy clears the request's failure
+// ([Session.Err]). The deletion is not cancelled when the client goes
 // away (it is bounded by [Options.StoreTimeout]), so a logout always
 // completes. Destroy also works on a session that another request ended
 // (after [ErrSessionGone]): the response then removes the cookie.
@@ -634,7 +901,11 @@ func (s *Session) Destroy() error {
 	if s.committed {
 		return ErrCommitted
 	}
-	return s.end()
+	if err := s.end(); err != nil {
+		return s.noteLocked(err)
+	}
+	s.failure = nil // the session and its pending changes are discarded on purpose
+	return nil
 }
 
 // reset turns s into a new, empty session without a record.
@@ -950,10 +1221,21 @@ func (s *Session) commit(h http.Header, status int) error {
 		return nil
 	}
 	s.committed = true
-	if !s.loaded || s.err != nil {
+	if !s.loaded {
+		return nil
+	}
+	if s.err != nil {
+		// The load failed: no cookie; fail closed unless the handler
+		// answered with an error status itself.
+		if s.m.cfg.ShouldSave(status) {
+			return s.err
+		}
 		return nil
 	}
 	addVary(h)
+	if s.failure != nil && s.m.cfg.ShouldSave(status) {
+		return s.failure // a failure the handler answered with a success
+	}
 	if s.gone {
 		return nil // ended by another request: hand nothing back
 	}
@@ -989,7 +1271,10 @@ func (s *Session) commit(h http.Header, status int) error {
 	switch {
 	case s.gone:
 	case s.exists && s.cookie:
-		s.m.setCookie(h, s.token, s.expiry, s.m.cfg.BrowserSessionCookie || s.rec.browser, now)
+		s.m.setCookie(h, s.token, s.expiry, s.m.browser(&s.rec), now)
+		if s.m.cfg.secure {
+			s.m.warnPlainHTTP(s.req)
+		}
 	case s.destroyed && !s.exists && s.hadCookie:
 		s.m.setCookie(h, "", time.Time{}, false, now)
 	}
@@ -1014,3 +1299,6 @@ func addVary(h http.Header) {
 }
 
 var errResponseReplaced = errors.New("sessions: response replaced by the error handler")
+
+// errApplying is returned by an accessor called from a Modify function.
+var errApplying = errors.New("sessions: session used from a Modify function")

@@ -43,12 +43,11 @@
 //
 // # Capabilities
 //
-// A [*Store] implements [sessions.Store] only. [Store.WithBackCapabilities]
-// returns the same store as a value that also implements
-// [sessions.OwnerIndex] and [sessions.ExpiredDeleter] exactly when the back
-// does, so the Manager's capability detection (a type assertion) stays
-// honest; pass that value to sessions.New. ListOwner and DeleteExpired go to
-// the back. DeleteOwner lists the owner's sessions at the back, deletes them
+// [New] returns a store that implements [sessions.OwnerIndex] and
+// [sessions.ExpiredDeleter] exactly when the back does, so the Manager's
+// capability detection (a type assertion) stays honest and "log out
+// everywhere" works through the cache with no extra step. ListOwner and
+// DeleteExpired go to the back. DeleteOwner lists the owner's sessions at the back, deletes them
 // there, then drops each listed id from this front (failing if a drop
 // fails); other processes' fronts keep serving them for at most MaxAge.
 package cachestore
@@ -113,10 +112,12 @@ type stripe struct {
 
 var _ sessions.Store = (*Store)(nil)
 
-// New returns a Store with front caching back. opts may be nil. The front
+// New returns a [*Store] with front caching back, as a [sessions.Store]
+// that has exactly the back store's optional capabilities (see
+// Capabilities in the package doc). opts may be nil. The front
 // should be dedicated to this Store: it holds encoded entries (the back's
 // version and expiry, then the data) under the same ids, without owners.
-func New(front, back sessions.Store, opts *Options) (*Store, error) {
+func New(front, back sessions.Store, opts *Options) (sessions.Store, error) {
 	if front == nil || back == nil {
 		return nil, ErrNilStore
 	}
@@ -130,7 +131,8 @@ func New(front, back sessions.Store, opts *Options) (*Store, error) {
 	case o.MaxAge == 0:
 		o.MaxAge = DefaultMaxAge
 	}
-	return &Store{front: front, back: back, maxAge: o.MaxAge, logger: o.Logger, seed: maphash.MakeSeed()}, nil
+	s := &Store{front: front, back: back, maxAge: o.MaxAge, logger: o.Logger, seed: maphash.MakeSeed()}
+	return s.withBackCapabilities(), nil
 }
 
 func (s *Store) log() *slog.Logger {
@@ -310,12 +312,15 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	return nil
 }
 
-// WithBackCapabilities returns s as a [sessions.Store] that also implements
+// WithBackCapabilities returns the store [New] returns.
+//
+// Deprecated: New's result already has the back store's capabilities.
+func (s *Store) WithBackCapabilities() sessions.Store { return s.withBackCapabilities() }
+
+// withBackCapabilities returns s as a [sessions.Store] that also implements
 // [sessions.OwnerIndex] if the back does, and [sessions.ExpiredDeleter] if
-// the back does. Pass it (rather than s) to the Manager so that
-// DeleteOwner, ListOwner and Sweep are available exactly when the back
-// supports them.
-func (s *Store) WithBackCapabilities() sessions.Store {
+// the back does.
+func (s *Store) withBackCapabilities() sessions.Store {
 	_, owners := s.back.(sessions.OwnerIndex)
 	_, sweeps := s.back.(sessions.ExpiredDeleter)
 	switch {

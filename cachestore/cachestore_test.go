@@ -23,7 +23,7 @@ func TestConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s.WithBackCapabilities()
+		return s
 	}, nil)
 }
 
@@ -35,7 +35,7 @@ func TestConformanceLongMaxAge(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return s.WithBackCapabilities()
+		return s
 	}, nil)
 }
 
@@ -279,7 +279,7 @@ func TestBackFailureFails(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := s.WithBackCapabilities()
+	st := s
 	idx := st.(sessions.OwnerIndex)
 	exp := now.Add(time.Hour)
 	if ok, err := st.Create(ctx, testID, []byte("a"), exp, "o", now); !ok || err != nil {
@@ -344,7 +344,7 @@ func TestStalenessBoundedByMaxAge(t *testing.T) {
 	ctx := context.Background()
 	maxAge := 5 * time.Second
 	back := new(memstore.Store)
-	newCache := func() *cachestore.Store {
+	newCache := func() sessions.Store {
 		s, err := cachestore.New(new(memstore.Store), back, &cachestore.Options{MaxAge: maxAge})
 		if err != nil {
 			t.Fatal(err)
@@ -357,7 +357,7 @@ func TestStalenessBoundedByMaxAge(t *testing.T) {
 	if ok, err := a.Create(ctx, testID, []byte("v1"), exp, "", now); !ok || err != nil {
 		t.Fatalf("Create = %v, %v", ok, err)
 	}
-	load := func(s *cachestore.Store, at time.Time) (string, bool) {
+	load := func(s sessions.Store, at time.Time) (string, bool) {
 		t.Helper()
 		data, _, _, found, err := s.Load(ctx, testID, at)
 		if err != nil {
@@ -490,15 +490,12 @@ func TestWithBackCapabilities(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			// The *Store itself never claims a capability.
-			var plain sessions.Store = s
-			if _, ok := plain.(sessions.OwnerIndex); ok {
-				t.Error("*Store implements OwnerIndex")
+			// New's result has exactly the back's capabilities, and the
+			// deprecated WithBackCapabilities returns the same.
+			st := s
+			if _, ok := s.(interface{ WithBackCapabilities() sessions.Store }).WithBackCapabilities().(sessions.OwnerIndex); ok != tt.owners {
+				t.Errorf("WithBackCapabilities: OwnerIndex = %v, want %v", ok, tt.owners)
 			}
-			if _, ok := plain.(sessions.ExpiredDeleter); ok {
-				t.Error("*Store implements ExpiredDeleter")
-			}
-			st := s.WithBackCapabilities()
 			if _, ok := st.(sessions.OwnerIndex); ok != tt.owners {
 				t.Errorf("OwnerIndex = %v, want %v", ok, tt.owners)
 			}
@@ -518,7 +515,7 @@ func TestDeleteOwnerDropsFront(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := s.WithBackCapabilities()
+	st := s
 	ids := []string{strings.Repeat("a", 64), strings.Repeat("b", 64), strings.Repeat("c", 64)}
 	owners := []string{"u1", "u1", "u2"}
 	for i, id := range ids {

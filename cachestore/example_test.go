@@ -19,8 +19,9 @@ func Example() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// Hand the Manager the view that keeps the back's capabilities.
-	store := cached.WithBackCapabilities()
+	// The cache has exactly the back's capabilities (here: the owner
+	// index and sweeping).
+	store := cached
 	m, err := sessions.New(store, nil)
 	if err != nil {
 		log.Fatal(err)

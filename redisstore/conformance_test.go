@@ -53,6 +53,6 @@ func TestCacheStoreConformance(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		return cs.WithBackCapabilities()
+		return cs
 	}, nil)
 }

@@ -84,7 +84,7 @@ func ExampleNew_cached() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	m, err := sessions.New(cached.WithBackCapabilities(), nil)
+	m, err := sessions.New(cached, nil)
 	if err != nil {
 		log.Fatal(err)
 	}

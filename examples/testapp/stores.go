@@ -242,5 +242,5 @@ func openCache(ctx context.Context, cfg config, logger *slog.Logger) (sessions.S
 	}
 	// The Manager detects the owner index and the sweeper by type
 	// assertion: expose the back's.
-	return store.WithBackCapabilities(), closeBack, nil
+	return store, closeBack, nil
 }
