@@ -60,9 +60,9 @@ const (
 type browserMode uint8
 
 const (
-	browserDefault    browserMode = iota // as Options.BrowserSessionCookie says
-	browserOn                            // a browser-session cookie
-	browserOff                           // a persistent cookie
+	browserDefault browserMode = iota // as Options.BrowserSessionCookie says
+	browserOn                         // a browser-session cookie
+	browserOff                        // a persistent cookie
 )
 
 var errCorrupt = errors.New("sessions: corrupt session record")

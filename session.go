@@ -103,7 +103,7 @@ type op struct {
 	key  string
 	val  json.RawMessage
 	n    int64
-	base json.RawMessage // opCAS: the value val was computed from
+	base json.RawMessage                                                   // opCAS: the value val was computed from
 	fn   func(cur json.RawMessage, ok bool) (json.RawMessage, bool, error) // opFunc
 }
 
