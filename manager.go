@@ -464,6 +464,7 @@ func (m *Manager) DestroyOwner(ctx context.Context, owner string) (int, error) {
 		return 0, ErrNotSupported
 	}
 	ctx = context.WithoutCancel(ctx)
+	mine := m.owns(ctx, owner)
 	total := 0
 	for round := 1; round <= destroyOwnerRounds; round++ {
 		sctx := m.begin(ctx, OpDeleteOwner, round)
@@ -480,23 +481,36 @@ func (m *Manager) DestroyOwner(ctx context.Context, owner string) (int, error) {
 			return total, fmt.Errorf("%w: list owner: %w", ErrStore, err)
 		}
 		if len(ids) == 0 {
-			m.ended(ctx, owner)
+			if mine {
+				m.ended(ctx)
+			}
 			return total, nil
 		}
 	}
 	return total, ErrConflict
 }
 
-// ended tells the session of the request with context ctx, if it belongs
-// to this Manager and to owner, that it was ended: its response removes
-// the cookie, and later writes go to a new session.
-func (m *Manager) ended(ctx context.Context, owner string) {
+// owns reports whether the session of the request with context ctx, if
+// it belongs to this Manager, is owned by owner (loading it if needed).
+func (m *Manager) owns(ctx context.Context, owner string) bool {
 	s := m.FromContext(ctx)
 	if s == nil || owner == "" || s.lock() != nil {
+		return false
+	}
+	defer s.mu.Unlock()
+	return s.exists && s.rec.owner == owner
+}
+
+// ended tells the session of the request with context ctx that it was
+// ended by DestroyOwner: its response removes the cookie, and later writes
+// go to a new session.
+func (m *Manager) ended(ctx context.Context) {
+	s := m.FromContext(ctx)
+	if s.lock() != nil {
 		return
 	}
 	defer s.mu.Unlock()
-	if s.exists && s.rec.owner == owner && !s.committed {
+	if s.exists && !s.committed {
 		s.gone = true // nothing left to delete
 		_ = s.end()
 		s.failure = nil

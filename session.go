@@ -313,6 +313,9 @@ func (s *Session) note(err error, any bool) error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.loaded {
+		return err
+	}
 	if any && s.failure == nil && !errors.Is(err, errApplying) {
 		s.failure = err
 	}
@@ -334,6 +337,9 @@ func (s *Session) Err() error {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if !s.loaded {
+		return nil
+	}
 	if s.err != nil {
 		return s.err
 	}
@@ -501,7 +507,7 @@ func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 		if ok {
 			o.n = 1
 		}
-		switch err := s.transact(o); {
+		switch err := s.transact(o, attempt); {
 		case err == nil:
 			return result, nil
 		case !errors.Is(err, errStale):
@@ -590,7 +596,7 @@ func Flashes[T any](s *Session, key string) ([]T, error) {
 // returns errStale, with o neither applied nor recorded, when the value o
 // was computed from has changed, in this request or in the store; on any
 // other failure it takes o back, so that it is never saved later.
-func (s *Session) transact(o op) error {
+func (s *Session) transact(o op, attempt int) error {
 	if err := s.lock(); err != nil {
 		return err
 	}
@@ -599,7 +605,7 @@ func (s *Session) transact(o op) error {
 	if err := s.changeLocked(o); err != nil || !s.dirty {
 		return s.noteLocked(err)
 	}
-	err := s.noteLocked(s.save(s.m.now()))
+	err := s.noteLocked(s.saveFrom(s.m.now(), attempt))
 	if err != nil && len(s.ops) > n && s.ops[n].kind == opCAS {
 		// Not saved: take the change back. The value under the key is
 		// still o's result, applied on o's base.
@@ -919,7 +925,11 @@ func (s *Session) reset() {
 // save writes the session's changes: a new record under a fresh ID if it
 // has none, otherwise a versioned update that re-applies the recorded
 // changes on fresh data when another request won the race.
-func (s *Session) save(now time.Time) error {
+func (s *Session) save(now time.Time) error { return s.saveFrom(now, 1) }
+
+// saveFrom is save, counting attempts from first (an Update that lost a
+// race carries its count over).
+func (s *Session) saveFrom(now time.Time, first int) error {
 	if !s.exists {
 		if s.rec.empty() {
 			s.ops, s.dirty = s.ops[:0], false
@@ -927,7 +937,7 @@ func (s *Session) save(now time.Time) error {
 		}
 		return s.create(now)
 	}
-	for attempt := 1; ; attempt++ {
+	for attempt := first; ; attempt++ {
 		exp := s.m.expiry(&s.rec, now)
 		if !exp.After(now) {
 			return s.end()
