@@ -12,7 +12,7 @@ import (
 	"testing"
 	"time"
 
-	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/sessionkit/sessions/boltstore"
 )
@@ -130,7 +130,7 @@ func TestSecondProcessGetsClearError(t *testing.T) {
 
 // TestOpenWhileAnotherProcessHolds is the other direction: another process
 // holds the file, and Open here fails within OpenTimeout with an error that
-// wraps ErrLocked and bbolt.ErrTimeout; when that process exits, Open
+// wraps ErrLocked and bolterrors.ErrTimeout; when that process exits, Open
 // succeeds and sees its record.
 func TestOpenWhileAnotherProcessHolds(t *testing.T) {
 	t.Parallel()
@@ -172,7 +172,7 @@ func TestOpenWhileAnotherProcessHolds(t *testing.T) {
 	start := time.Now()
 	s, err := boltstore.Open(path, &boltstore.Options{OpenTimeout: timeout})
 	elapsed := time.Since(start)
-	if s != nil || !errors.Is(err, boltstore.ErrLocked) || !errors.Is(err, bbolt.ErrTimeout) {
+	if s != nil || !errors.Is(err, boltstore.ErrLocked) || !errors.Is(err, bolterrors.ErrTimeout) {
 		t.Fatalf("Open of a file another process holds = %v, %v; want ErrLocked", s, err)
 	}
 	if elapsed < timeout/2 || elapsed > timeout+2*time.Second {

@@ -17,9 +17,10 @@
 // second [Open] of the same file, from another process or from the same one,
 // waits for the lock for [Options.OpenTimeout] (default
 // [DefaultOpenTimeout]) and then fails with an error wrapping [ErrLocked]
-// (and bbolt's [bbolt.ErrTimeout]). It never waits forever. Several
-// instances of an application therefore cannot share a boltstore file; use
-// a database server (pgxstore, mysqlstore, redisstore) for that.
+// (and bbolt's [go.etcd.io/bbolt/errors.ErrTimeout]). It never waits
+// forever. Several instances of an application therefore cannot share a
+// boltstore file; use a database server (pgxstore, mysqlstore, redisstore)
+// for that.
 //
 // # Layout
 //
@@ -73,6 +74,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 )
 
 // Defaults applied to zero [Options] fields.
@@ -220,7 +222,7 @@ func Open(path string, opts *Options) (*Store, error) {
 		NoSync:       o.UnsafeNoSync,
 		FreelistType: bbolt.FreelistMapType,
 	})
-	if errors.Is(err, bbolt.ErrTimeout) {
+	if errors.Is(err, bolterrors.ErrTimeout) {
 		return nil, fmt.Errorf("boltstore: open %s: %w (gave up after %v): %w", path, ErrLocked, o.OpenTimeout, err)
 	}
 	if err != nil {
@@ -310,13 +312,18 @@ type buckets struct {
 func (s *Store) buckets(tx *bbolt.Tx) (buckets, error) {
 	top := tx.Bucket(s.bucket)
 	if top == nil {
-		return buckets{}, fmt.Errorf("bucket %q is missing: %w", s.bucket, ErrCorrupt)
+		return buckets{}, s.missing()
 	}
 	b := buckets{top.Bucket(recordsName), top.Bucket(expiryName), top.Bucket(ownersName)}
 	if b.records == nil || b.expiry == nil || b.owners == nil {
-		return buckets{}, fmt.Errorf("bucket %q lacks records, expiry or owners: %w", s.bucket, ErrCorrupt)
+		return buckets{}, s.missing()
 	}
 	return b, nil
+}
+
+// missing is the error for a store whose buckets other code removed.
+func (s *Store) missing() error {
+	return fmt.Errorf("bucket %q, or one of its records, expiry and owners buckets, is missing: %w", s.bucket, ErrCorrupt)
 }
 
 // errUnchanged ends a write transaction that changed nothing: the
@@ -415,37 +422,34 @@ func (s *Store) Load(ctx context.Context, id string, now time.Time) ([]byte, int
 	if !ok {
 		return nil, 0, time.Time{}, false, nil
 	}
-	nowMS := now.UnixMilli()
-	var (
-		data  []byte
-		r     record
-		found bool
-	)
-	err := s.view(ctx, func(b buckets) error {
-		v := b.records.Get(key)
-		if v == nil {
-			return nil
-		}
-		var err error
-		if r, err = decodeRecord(v); err != nil {
-			return err
-		}
-		if r.expiry <= nowMS {
-			return nil
-		}
-		// r aliases the memory-mapped file, valid only inside the
-		// transaction: copy the data out.
-		data = append(make([]byte, 0, len(r.data)), r.data...)
-		found = true
-		return nil
-	})
+	// A read transaction without View's closure: Load is the hot path.
+	tx, err := s.db.Begin(false)
 	if err != nil {
 		return nil, 0, time.Time{}, false, wrap("load", err)
 	}
-	if !found {
+	defer func() { _ = tx.Rollback() }() // how a read transaction ends
+	top := tx.Bucket(s.bucket)
+	if top == nil {
+		return nil, 0, time.Time{}, false, wrap("load", s.missing())
+	}
+	records := top.Bucket(recordsName)
+	if records == nil {
+		return nil, 0, time.Time{}, false, wrap("load", s.missing())
+	}
+	v := records.Get(key)
+	if v == nil {
 		return nil, 0, time.Time{}, false, nil
 	}
-	return data, r.version, time.UnixMilli(r.expiry), true, nil
+	r, err := decodeRecord(v)
+	if err != nil {
+		return nil, 0, time.Time{}, false, wrap("load", err)
+	}
+	if r.expiry <= now.UnixMilli() {
+		return nil, 0, time.Time{}, false, nil
+	}
+	// r aliases the memory-mapped file, valid only inside the
+	// transaction: copy the data out (non-nil, even when empty).
+	return bytes.Clone(r.data), r.version, time.UnixMilli(r.expiry), true, nil
 }
 
 // Update writes data, expiry and owner and increments the version if the
@@ -784,21 +788,27 @@ func decodeID(id string) ([]byte, bool) {
 		return nil, false
 	}
 	key := make([]byte, idLen)
-	for i := range 2 * idLen {
-		c := id[i]
-		var nib byte
-		switch {
-		case '0' <= c && c <= '9':
-			nib = c - '0'
-		case 'a' <= c && c <= 'f':
-			nib = c - 'a' + 10
-		default:
+	for i := range key {
+		hi, lo := unhex[id[2*i]], unhex[id[2*i+1]]
+		if hi|lo > 0x0f {
 			return nil, false
 		}
-		key[i/2] |= nib << (4 * (1 - i%2))
+		key[i] = hi<<4 | lo
 	}
 	return key, true
 }
+
+// unhex maps the lower-case hexadecimal digits to their values and every
+// other byte to 0xff.
+var unhex = func() (t [256]byte) {
+	for i := range t {
+		t[i] = 0xff
+	}
+	for i, c := range "0123456789abcdef" {
+		t[c] = byte(i)
+	}
+	return t
+}()
 
 // record is a decoded value of the records bucket. owner and data alias
 // the value.

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
 
 	"github.com/sessionkit/sessions/boltstore"
 )
@@ -260,7 +261,7 @@ func TestNewOnReadOnlyDB(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ro.Close()
-	if s, err := boltstore.New(ro, nil); s != nil || !errors.Is(err, bbolt.ErrDatabaseReadOnly) {
+	if s, err := boltstore.New(ro, nil); s != nil || !errors.Is(err, bolterrors.ErrDatabaseReadOnly) {
 		t.Errorf("New on a read-only DB = %v, %v; want ErrDatabaseReadOnly", s, err)
 	}
 }
