@@ -204,26 +204,21 @@ func BenchmarkStore(b *testing.B) {
 	for _, sync := range []string{"on", "off"} {
 		s := newStore(b, &boltstore.Options{UnsafeNoSync: sync == "off"})
 		for _, op := range benchOps(b, s) {
-			b.Run(op.name+"/sync="+sync+"/impl=store", func(b *testing.B) {
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					i++
-					if err := op.store(i); err != nil {
-						b.Fatal(err)
+			for _, impl := range []struct {
+				name string
+				run  func(i int) error
+			}{{"store", op.store}, {"raw", op.raw}} {
+				b.Run(op.name+"/sync="+sync+"/impl="+impl.name, func(b *testing.B) {
+					b.ReportAllocs()
+					i := 0
+					for b.Loop() {
+						i++
+						if err := impl.run(i); err != nil {
+							b.Fatal(err)
+						}
 					}
-				}
-			})
-			b.Run(op.name+"/sync="+sync+"/impl=raw", func(b *testing.B) {
-				b.ReportAllocs()
-				i := 0
-				for b.Loop() {
-					i++
-					if err := op.raw(i); err != nil {
-						b.Fatal(err)
-					}
-				}
-			})
+				})
+			}
 			b.Run(op.name+"/sync="+sync+"/impl=paired", func(b *testing.B) {
 				var storeTimes, rawTimes []time.Duration
 				i := 0

@@ -367,6 +367,25 @@ func (s *Store) update(ctx context.Context, fn func(b buckets) error) error {
 	return err
 }
 
+// updateLive runs fn in a write transaction on the record under key if it
+// is live at nowMS, and reports whether it was. A record that is absent or
+// expired changes nothing, and the transaction rolls back.
+func (s *Store) updateLive(ctx context.Context, key []byte, nowMS int64, fn func(b buckets, r record, v []byte) error) (bool, error) {
+	var found bool
+	err := s.update(ctx, func(b buckets) error {
+		r, v, ok, err := b.live(key, nowMS)
+		found = ok
+		if err != nil {
+			return err
+		}
+		if !ok {
+			return errUnchanged
+		}
+		return fn(b, r, v)
+	})
+	return found, err
+}
+
 // wrap prefixes err with the operation.
 func wrap(op string, err error) error {
 	return fmt.Errorf("boltstore: %s: %w", op, err)
@@ -388,11 +407,11 @@ func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.
 	var created bool
 	err := s.update(ctx, func(b buckets) error {
 		created = false
-		if v := b.records.Get(key); v != nil {
-			old, err := decodeRecord(v)
-			if err != nil {
-				return err
-			}
+		old, ok, err := b.get(key)
+		if err != nil {
+			return err
+		}
+		if ok {
 			if old.expiry > nowMS {
 				return errUnchanged
 			}
@@ -436,15 +455,11 @@ func (s *Store) Load(ctx context.Context, id string, now time.Time) ([]byte, int
 	if records == nil {
 		return nil, 0, time.Time{}, false, wrap("load", s.missing())
 	}
-	v := records.Get(key)
-	if v == nil {
-		return nil, 0, time.Time{}, false, nil
-	}
-	r, err := decodeRecord(v)
+	r, _, ok, err := buckets{records: records}.live(key, now.UnixMilli())
 	if err != nil {
 		return nil, 0, time.Time{}, false, wrap("load", err)
 	}
-	if r.expiry <= now.UnixMilli() {
+	if !ok {
 		return nil, 0, time.Time{}, false, nil
 	}
 	// r aliases the memory-mapped file, valid only inside the
@@ -470,25 +485,14 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 		return false, false, wrap("update", ErrOwnerTooLong)
 	}
 	nowMS, expMS := now.UnixMilli(), expiry.UnixMilli()
-	var updated, found bool
-	err := s.update(ctx, func(b buckets) error {
-		updated, found = false, false
-		v := b.records.Get(key)
-		if v == nil {
-			return errUnchanged
-		}
-		old, err := decodeRecord(v)
-		if err != nil {
-			return err
-		}
-		if old.expiry <= nowMS {
-			return errUnchanged
-		}
-		found = true
+	var updated bool
+	found, err := s.updateLive(ctx, key, nowMS, func(b buckets, old record, _ []byte) error {
+		updated = false
 		if old.version != version {
 			return errUnchanged
 		}
-		if err := b.unindex(key, old); err != nil {
+		err := b.unindex(key, old)
+		if err != nil {
 			return err
 		}
 		if expMS <= nowMS {
@@ -520,21 +524,7 @@ func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time
 		return false, nil
 	}
 	nowMS, expMS := now.UnixMilli(), expiry.UnixMilli()
-	var found bool
-	err := s.update(ctx, func(b buckets) error {
-		found = false
-		v := b.records.Get(key)
-		if v == nil {
-			return errUnchanged
-		}
-		old, err := decodeRecord(v)
-		if err != nil {
-			return err
-		}
-		if old.expiry <= nowMS {
-			return errUnchanged
-		}
-		found = true
+	found, err := s.updateLive(ctx, key, nowMS, func(b buckets, old record, v []byte) error {
 		if expMS <= old.expiry {
 			return errUnchanged
 		}
@@ -623,16 +613,12 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 					return err
 				}
 				key := k[8:]
-				v := b.records.Get(key)
-				if v == nil {
-					continue // a stale entry: nothing to count
-				}
-				r, err := decodeRecord(v)
+				r, ok, err := b.get(key)
 				if err != nil {
 					return err
 				}
-				if r.expiry != expiryOf(k) {
-					continue // stale: the record's own entry is elsewhere
+				if !ok || r.expiry != expiryOf(k) {
+					continue // a stale entry: nothing to count
 				}
 				if len(r.owner) > 0 {
 					if err := b.owners.Delete(ownerKey(r.owner, key)); err != nil {
@@ -673,17 +659,13 @@ func (s *Store) ListOwner(ctx context.Context, owner string, now time.Time) ([]s
 		c := b.owners.Cursor()
 		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
 			key := k[len(prefix):]
-			v := b.records.Get(key)
-			if v == nil {
-				continue
-			}
-			r, err := decodeRecord(v)
+			r, ok, err := b.get(key)
 			if err != nil {
 				return err
 			}
 			// The owner check skips stale entries, which consistent
 			// transactions never leave.
-			if r.expiry > nowMS && string(r.owner) == owner {
+			if ok && r.expiry > nowMS && string(r.owner) == owner {
 				ids = append(ids, hex.EncodeToString(key))
 			}
 		}
@@ -723,16 +705,12 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (i
 				return err
 			}
 			key := k[len(prefix):]
-			v := b.records.Get(key)
-			if v == nil {
-				continue
-			}
-			r, err := decodeRecord(v)
+			r, ok, err := b.get(key)
 			if err != nil {
 				return err
 			}
-			if string(r.owner) != owner {
-				continue // a stale entry; the record is another owner's
+			if !ok || string(r.owner) != owner {
+				continue // a stale entry: nothing to count
 			}
 			if r.expiry > nowMS {
 				n++
@@ -750,6 +728,31 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (i
 		return 0, wrap("delete owner", err)
 	}
 	return n, nil
+}
+
+// get returns the record under key, if there is one, live or not. r
+// aliases the transaction's memory.
+func (b buckets) get(key []byte) (r record, ok bool, err error) {
+	v := b.records.Get(key)
+	if v == nil {
+		return record{}, false, nil
+	}
+	r, err = decodeRecord(v)
+	return r, err == nil, err
+}
+
+// live returns the record under key, and its stored value, if it is live
+// at nowMS; ok is false for an absent or expired one. r and v alias the
+// transaction's memory.
+func (b buckets) live(key []byte, nowMS int64) (r record, v []byte, ok bool, err error) {
+	v = b.records.Get(key)
+	if v == nil {
+		return record{}, nil, false, nil
+	}
+	if r, err = decodeRecord(v); err != nil || r.expiry <= nowMS {
+		return record{}, nil, false, err
+	}
+	return r, v, true, nil
 }
 
 // put writes a record and its index entries. The record must not exist, or
