@@ -361,7 +361,7 @@ func (s *Store) update(ctx context.Context, fn func(b buckets) error) error {
 		}
 		return fn(b)
 	})
-	if err == errUnchanged {
+	if errors.Is(err, errUnchanged) {
 		return nil
 	}
 	return err
