@@ -290,9 +290,10 @@ func newStore(db *bbolt.DB, o Options) (*Store, error) {
 // indexes to match its records.
 func (s *Store) DB() *bbolt.DB { return s.db }
 
-// Close closes the file if the store opened it ([Open]); after that every
-// method returns an error. A store from [New] leaves the DB to its owner,
-// and Close does nothing.
+// Close closes the file if the store opened it ([Open]), which releases
+// its lock; after that every method returns an error, and a second Close
+// does nothing. A store from [New] leaves the DB to its owner, and Close
+// does nothing.
 func (s *Store) Close() error {
 	if !s.owned {
 		return nil

@@ -159,6 +159,9 @@ func TestPersistence(t *testing.T) {
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
+	if err := s.Close(); err != nil {
+		t.Errorf("second Close: %v", err)
+	}
 	if _, _, _, _, err := s.Load(bg, id, t0); err == nil || !strings.HasPrefix(err.Error(), "boltstore: load: ") {
 		t.Errorf("Load after Close = %v; want a boltstore: load: error", err)
 	}
