@@ -31,6 +31,9 @@ type storeKind struct {
 	persistent bool
 	// cache: -store cache (a memory front before the back).
 	cache bool
+	// singleProcess: one process at a time owns the store (bbolt's file
+	// lock), so cases that run several instances on one store skip it.
+	singleProcess bool
 	// redis: the (back) store is Redis, so the outage tests can run it on a
 	// private redis-server.
 	redis bool
@@ -507,6 +510,17 @@ func newEnv(t *testing.T, k *storeKind) *env {
 func (e *env) fresh(t *testing.T) *env {
 	t.Helper()
 	return newEnv(t, e.kind)
+}
+
+// alongside returns the env for another app that runs while one of e's
+// does: e itself, or fresh storage of t's own for a kind that one process
+// owns at a time.
+func (e *env) alongside(t *testing.T) *env {
+	t.Helper()
+	if e.kind.singleProcess {
+		return e.fresh(t)
+	}
+	return e
 }
 
 // via returns the env's app flags with the -dsn rewritten to reach the
