@@ -1,6 +1,9 @@
 package sessiontest_test
 
 import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"testing"
 	"time"
 
@@ -34,4 +37,28 @@ func ExampleOptions() {
 		Precision: time.Second,
 		Advance:   func(t *testing.T, d time.Duration) { server.FastForward(d) },
 	}
+}
+
+// A handler test prepares a logged-in session with Login, runs the handler
+// and reads back what the session holds with Result.
+func ExampleLogin() {
+	st, _ := memstore.New(nil)
+	m, _ := sessions.New(st, nil)
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := sessions.FromContext(r.Context())
+		user, _ := s.Owner()
+		sessions.AddFlash(s, "flash", "welcome back, "+user)
+	}))
+
+	t := &testing.T{} // in a real test, the test's own t
+	r := httptest.NewRequest("GET", "/", nil)
+	sessiontest.Login(t, m, r, "alice", map[string]any{"theme": "dark"})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+
+	snap := sessiontest.Result(t, m, r, w)
+	flashes, _ := sessiontest.Get[[]string](snap, "flash")
+	theme, _ := sessiontest.Get[string](snap, "theme")
+	fmt.Println(snap.Owner, theme, flashes)
+	// Output: alice dark [welcome back, alice]
 }

@@ -1,5 +1,21 @@
 // Package sessiontest checks a [sessions.Store] implementation against every
-// clause of the store contract.
+// clause of the store contract, and helps test handlers that use sessions.
+//
+// # Testing handlers
+//
+// [Login] and [Prepare] give a request a session prepared in advance ("logged
+// in as alice", with values), saved in the Manager's store as an earlier
+// request would have left it; [Result] reads back the session a response
+// leaves the client with, as a [Snapshot]:
+//
+//	r := httptest.NewRequest("POST", "/cart", nil)
+//	sessiontest.Login(t, m, r, "alice", map[string]any{"items": 2})
+//	w := httptest.NewRecorder()
+//	handler.ServeHTTP(w, r)
+//	snap := sessiontest.Result(t, m, r, w)
+//	items, _ := sessiontest.Get[int](snap, "items")
+//
+// # Testing stores
 //
 // Call [TestStore] from a test in the store's package, with a function that
 // returns a fresh, empty store:
