@@ -58,7 +58,7 @@
 // the context: a statement that SQLite's busy handler holds back, because a
 // lock is held outside this Store, notices the cancellation only when
 // busy_timeout runs out (it then fails with the context's error). Keep
-// busy_timeout no longer than the Manager's store timeout (5 s by default),
+// busy_timeout no longer than the Manager's store timeout (3 s by default, [sessions.DefaultStoreTimeout]),
 // as the recommended 5000 ms does.
 //
 // # Time
