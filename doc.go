@@ -28,10 +28,34 @@
 //	log.Fatal(http.ListenAndServe(":8080", m.Handler(mux)))
 //
 // Values are stored as JSON, one document per key, and decoded only when
-// read: [Get], [Pop], [Session.Set], [Session.Delete], [Session.Keys],
-// [Session.Clear], or a typed [Key]. [Update] is the conflict-safe
-// read-modify-write. At login call [Session.RenewAfterLogin]; at logout,
-// [Session.Destroy].
+// read: [Get], [Value], [Pop], [Session.Set], [Session.Delete],
+// [Session.Keys], [Session.Clear], or a typed [Key]. [Update] is the
+// conflict-safe read-modify-write, saved at once; [Modify] is the same,
+// saved with the response, and carries the flash helpers [AddFlash] and
+// [Flashes]. At login call [Session.RenewAfterLogin] (and
+// [Session.Remember] for "remember me"); at logout, [Session.Destroy]; to
+// log a user out everywhere, [Manager.DestroyOwner]. Numbers read into an
+// any come back as float64, as encoding/json decodes them; read them with
+// their own type (Get[int64]) to keep every bit.
+//
+// # Errors
+//
+// Accessors return errors, and none is lost if a handler ignores it: when
+// loading or saving the session failed ([ErrStore], [ErrSessionGone],
+// [ErrConflict]) and the handler still answers with a status that
+// [Options.ShouldSave] accepts (below 500 by default), the Manager answers
+// through [Options.ErrorHandler] instead. [Session.Err] reports the
+// failure, for a handler that prefers to answer it itself with an error
+// status. A change refused for its own sake (a [TooLargeError]) leaves the
+// session as it was and is the handler's to handle.
+//
+// # Frameworks, observability and tests
+//
+// [Manager.Handler] is plain net/http middleware (chi takes it as is).
+// [Manager.Start] is the building block of the gin and echo adapters
+// (modules ginsessions and echosessions). [Options.Observer] sees every
+// store call; module otelsessions turns it into OpenTelemetry spans and
+// metrics. Package sessiontest prepares sessions for handler tests.
 //
 // # Lifecycle
 //
