@@ -18,10 +18,10 @@ require (
 	github.com/gorilla/sessions v1.4.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/go-redis/v9 v9.22.0
-	github.com/sessionkit/sessions v0.0.0-00010101000000-000000000000
-	github.com/sessionkit/sessions/mysqlstore v0.0.0-00010101000000-000000000000
-	github.com/sessionkit/sessions/pgxstore v0.0.0-00010101000000-000000000000
-	github.com/sessionkit/sessions/redisstore v0.0.0-00010101000000-000000000000
+	github.com/sessionkit/sessions v0.1.0
+	github.com/sessionkit/sessions/mysqlstore v0.1.0
+	github.com/sessionkit/sessions/pgxstore v0.1.0
+	github.com/sessionkit/sessions/redisstore v0.1.0
 )
 
 require (

@@ -3,7 +3,7 @@ module github.com/sessionkit/sessions/boltstore
 go 1.25.0
 
 require (
-	github.com/sessionkit/sessions v0.0.0-00010101000000-000000000000
+	github.com/sessionkit/sessions v0.1.0
 	go.etcd.io/bbolt v1.5.0
 )
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Static checks for every module: gofmt, go mod tidy -diff, go vet and
-# staticcheck (pinned in tools/go.mod).
+# Static checks for every module: gofmt, the modules' versions
+# (scripts/release.sh check), go mod tidy -diff, go vet and staticcheck
+# (pinned in tools/go.mod).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 status=0
@@ -8,6 +9,7 @@ unformatted=$(cd "$root" && gofmt -l $(git ls-files '*.go' 2>/dev/null || find .
 if [ -n "$unformatted" ]; then
 	echo "gofmt would change:"; echo "$unformatted"; status=1
 fi
+"$root/scripts/release.sh" check || status=1
 while IFS= read -r mod; do
 	dir=$(dirname "$mod")
 	rel=${dir#"$root"}; rel=${rel#/}; rel=${rel:-.}
