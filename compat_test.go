@@ -98,7 +98,7 @@ func TestFormat1RecordUpgrades(t *testing.T) {
 		if data[0] != recordV1 {
 			t.Fatalf("the test record is format %d, want 1", data[0])
 		}
-		tok, id := newToken()
+		tok, id, _ := newToken()
 		if _, err := st.Create(context.Background(), id, data, now.Add(time.Hour), "", now); err != nil {
 			t.Fatal(err)
 		}

@@ -3,6 +3,7 @@ package sessions
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -20,9 +21,12 @@ import (
 // concurrent use; several Managers with different cookie names can serve
 // one request, each with its own session.
 type Manager struct {
-	store Store
+	store Store // the session store; client-side: the revocation store, or nil
 	cfg   config
 	key   *contextKey
+
+	keys       *keyring // Options.Keys, or nil
+	clientSide bool     // sessions live in sealed cookies
 
 	warnedPlainHTTP atomic.Bool
 }
@@ -45,11 +49,63 @@ func New(store Store, opts *Options) (*Manager, error) {
 	if opts == nil {
 		opts = &Options{}
 	}
+	if opts.Revocation != nil || opts.Purpose != "" {
+		return nil, fmt.Errorf("%w: Revocation and Purpose apply to client-side sessions (NewClientSide)", ErrInvalidOptions)
+	}
+	return newManager(store, opts, false)
+}
+
+// NewClientSide returns a Manager that keeps each session in its cookie,
+// sealed with AES-256-GCM under [Options.Keys] (required), instead of in a
+// store: no server state, and the same [Session] API, so a handler neither
+// knows nor cares which mode it runs under. A nil opts is not accepted,
+// since the keys are required.
+//
+// What differs from server-side sessions:
+//   - Concurrent requests are last-writer-wins: the browser keeps the last
+//     cookie it was sent, so two requests that change the session at once
+//     keep only one request's changes.
+//   - A copied cookie stays valid until its own expiry, even after Destroy
+//     or Renew, unless [Options.Revocation] names a store that records
+//     ended sessions (one store read per request that uses its session).
+//   - A session is at most about 3 KB of data: browsers drop cookies over
+//     4096 bytes, so [Options.MaxDataSize] defaults to, and may not exceed,
+//     what fits. A change past it fails with a [*TooLargeError].
+//   - Owner operations ([Manager.ListOwner], [Manager.DestroyOwner]) return
+//     [ErrNotSupported]; [Manager.DestroyID] needs a revocation store.
+//
+// The sealed format is specified in docs/cookie-format.md.
+func NewClientSide(opts *Options) (*Manager, error) {
+	if opts == nil || len(opts.Keys) == 0 {
+		return nil, fmt.Errorf("%w: client-side sessions need Options.Keys", ErrInvalidOptions)
+	}
+	return newManager(opts.Revocation, opts, true)
+}
+
+func newManager(store Store, opts *Options, clientSide bool) (*Manager, error) {
 	cfg, err := opts.resolve()
+	var kr *keyring
+	if len(opts.Keys) > 0 {
+		var kerr error
+		if kr, kerr = newKeyring(opts.Keys); kerr != nil {
+			err = errors.Join(err, fmt.Errorf("%w: %w", ErrInvalidOptions, kerr))
+		}
+	}
+	if clientSide {
+		// The largest record whose sealed cookie fits in 4096 bytes, stamps
+		// (at most maxStampLen) and expiry included.
+		fit := (maxCookieLen-len(cfg.CookieName)-1)*3/4 - sealOverhead - sealedIDLen - binary.MaxVarintLen64 - maxStampLen
+		switch {
+		case opts.MaxDataSize == 0:
+			cfg.MaxDataSize = fit
+		case opts.MaxDataSize > fit:
+			err = errors.Join(err, fmt.Errorf("%w: MaxDataSize %d does not fit in a cookie named %q (at most %d)", ErrInvalidOptions, opts.MaxDataSize, cfg.CookieName, fit))
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
-	return &Manager{store: store, cfg: cfg, key: &contextKey{cfg.CookieName}}, nil
+	return &Manager{store: store, cfg: cfg, key: &contextKey{cfg.CookieName}, keys: kr, clientSide: clientSide}, nil
 }
 
 // CookieName returns the name of the session cookie, after defaults.
@@ -254,6 +310,26 @@ func (m *Manager) deadline(rec *record) time.Time {
 	return time.UnixMilli(abs)
 }
 
+// touchInterval returns how far a read must be able to push the idle
+// deadline before it is written.
+func (m *Manager) touchInterval(idle time.Duration) time.Duration {
+	interval := m.cfg.TouchInterval
+	if interval == 0 {
+		interval = idle / 10
+	}
+	return min(interval, idle/2)
+}
+
+// newToken returns a fresh token as the cookie carries it (signed when
+// Options.Keys are set) and its store ID.
+func (m *Manager) newToken() (value, id string) {
+	tok, id, raw := newToken()
+	if m.keys != nil {
+		return m.keys.sign(raw), id
+	}
+	return tok, id
+}
+
 // live reports whether rec, stored with expiry, is live at now under the
 // current options: before its absolute deadline, and active within the
 // idle timeout in force. The store has already checked expiry, which was
@@ -427,7 +503,7 @@ func splitDirectives(v string) []string {
 // implement [OwnerIndex].
 func (m *Manager) ListOwner(ctx context.Context, owner string) ([]string, error) {
 	idx, ok := m.store.(OwnerIndex)
-	if !ok {
+	if !ok || m.clientSide {
 		return nil, ErrNotSupported
 	}
 	sctx := m.begin(ctx, OpListOwner, 1)
@@ -460,7 +536,7 @@ const destroyOwnerRounds = 4
 // bounded by [Options.StoreTimeout] per store call.
 func (m *Manager) DestroyOwner(ctx context.Context, owner string) (int, error) {
 	idx, ok := m.store.(OwnerIndex)
-	if !ok {
+	if !ok || m.clientSide {
 		return 0, ErrNotSupported
 	}
 	ctx = context.WithoutCancel(ctx)
@@ -522,6 +598,9 @@ func (m *Manager) ended(ctx context.Context) {
 // device". Like [Manager.DestroyOwner], it is not cancelled by ctx and is
 // bounded by [Options.StoreTimeout].
 func (m *Manager) DestroyID(ctx context.Context, id string) error {
+	if m.clientSide {
+		return m.revokeID(ctx, id)
+	}
 	sctx := m.begin(context.WithoutCancel(ctx), OpDelete, 1)
 	err := m.store.Delete(sctx, id)
 	sctx.finish(OutcomeOK, err)

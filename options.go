@@ -123,6 +123,32 @@ type Options struct {
 	// text status message. The error is logged either way.
 	ErrorHandler func(w http.ResponseWriter, r *http.Request, err error)
 
+	// Keys are secret keys, each at least [MinKeyLen] bytes from
+	// crypto/rand; the first seals or signs, every one opens or verifies,
+	// so a new key goes first and an old one stays last until the cookies
+	// it made have expired. A cookie opened with any key but the first is
+	// sealed or signed again with the first on that response.
+	//
+	// [NewClientSide] requires them: they seal the session into its cookie.
+	// With [New] they are optional: set, the session token in the cookie
+	// carries a MAC, so that forged or random cookie values are rejected
+	// without a store call (enabling it ends the sessions whose cookies
+	// were issued without it).
+	Keys [][]byte
+
+	// Purpose binds sealed cookies to one application: a cookie sealed for
+	// another purpose (or under another cookie name) never opens, even with
+	// the same keys. Client-side sessions only.
+	Purpose string
+
+	// Revocation, if set, lets client-side sessions be revoked: the ID of a
+	// destroyed or renewed session is recorded in this store until the
+	// session's own deadline, and every load checks it (one store read per
+	// request that uses its session), so that a copied cookie stops working
+	// at logout. Any [Store] works; run [Manager.Sweep] if it keeps expired
+	// records. Client-side sessions only.
+	Revocation Store
+
 	// Observer, if set, watches every store call (for tracing and
 	// metrics; see package github.com/sessionkit/sessions/otelsessions).
 	Observer Observer

@@ -226,8 +226,14 @@ func (s *Session) lock() error {
 func (s *Session) load() {
 	s.loaded = true
 	s.loadedState = new(loadedState)
+	if s.m.clientSide {
+		if s.loadSealed(s.m.now()); !s.exists {
+			s.rec = record{values: map[string]json.RawMessage{}}
+		}
+		return
+	}
 	var buf [maxCandidates]candidate
-	toks, hadCookie := candidates(buf[:0], s.req, s.m.cfg.CookieName)
+	toks, hadCookie := candidates(buf[:0], s.req, s.m.cfg.CookieName, s.m.keys)
 	s.hadCookie = hadCookie
 	if len(toks) == 0 {
 		s.rec = record{values: map[string]json.RawMessage{}}
@@ -257,6 +263,10 @@ func (s *Session) load() {
 		}
 		s.token, s.id, s.exists, s.version, s.expiry, s.rec = tok, id, true, version, expiry, rec
 		s.size = len(data)
+		if c.old {
+			// Signed with an older key: this response signs it again.
+			s.token, s.cookie = s.m.keys.sign(c.raw), true
+		}
 		return
 	}
 	s.rec = record{values: map[string]json.RawMessage{}}
@@ -930,6 +940,9 @@ func (s *Session) save(now time.Time) error { return s.saveFrom(now, 1) }
 // saveFrom is save, counting attempts from first (an Update that lost a
 // race carries its count over).
 func (s *Session) saveFrom(now time.Time, first int) error {
+	if s.m.clientSide {
+		return s.saveSealed(now, false)
+	}
 	if !s.exists {
 		if s.rec.empty() {
 			s.ops, s.dirty = s.ops[:0], false
@@ -1077,7 +1090,7 @@ func (s *Session) create(now time.Time) error {
 // the ID and its token.
 func (s *Session) createRecord(data []byte, exp, now time.Time) (tok, id string, err error) {
 	for attempt := 1; attempt <= 3; attempt++ {
-		tok, id = newToken()
+		tok, id = s.m.newToken()
 		ctx := s.begin(OpCreate, attempt)
 		created, err := s.m.store.Create(ctx, id, data, exp, s.rec.owner, now)
 		ctx.finish(pick(created, OutcomeCreated, OutcomeExists), err)
@@ -1096,7 +1109,13 @@ func (s *Session) createRecord(data []byte, exp, now time.Time) (tok, id string,
 // request ended has no record left to delete.
 func (s *Session) end() error {
 	if s.exists && !s.gone {
-		if err := s.deleteRecord(s.id); err != nil {
+		var err error
+		if s.m.clientSide {
+			err = s.m.revoke(s.ctx, s.id, s.until(), s.m.now())
+		} else {
+			err = s.deleteRecord(s.id)
+		}
+		if err != nil {
 			return err
 		}
 	}
@@ -1120,6 +1139,9 @@ var retiredExpiry = time.UnixMilli(1)
 // ErrSessionGone. Retiring and undoing run to completion even if the client
 // goes away.
 func (s *Session) commitRenew(now time.Time) error {
+	if s.m.clientSide {
+		return s.saveSealed(now, true)
+	}
 	if !s.exists {
 		return s.save(now)
 	}
@@ -1183,6 +1205,9 @@ func (s *Session) deleteRecord(id string) error {
 // or a record of format 1) is rewritten instead, so that the next load can
 // tell when it was last active.
 func (s *Session) touch(now time.Time) error {
+	if s.m.clientSide {
+		return s.touchSealed(now)
+	}
 	idle := s.m.idle(&s.rec)
 	if idle.Milliseconds() != s.rec.idleUsed || s.rec.active == 0 {
 		if idle == 0 && s.rec.idleUsed == 0 {
@@ -1197,13 +1222,8 @@ func (s *Session) touch(now time.Time) error {
 	if idle == 0 {
 		return nil
 	}
-	interval := s.m.cfg.TouchInterval
-	if interval == 0 {
-		interval = idle / 10
-	}
-	interval = min(interval, idle/2)
 	exp := s.m.expiry(&s.rec, now)
-	if exp.Sub(s.expiry) < interval {
+	if exp.Sub(s.expiry) < s.m.touchInterval(idle) {
 		return nil
 	}
 	ctx := s.begin(OpTouch, 1)
@@ -1220,6 +1240,17 @@ func (s *Session) touch(now time.Time) error {
 	s.expiry = exp
 	s.cookie = true
 	return nil
+}
+
+// touchSealed seals a client-side session again when a read can push its
+// idle deadline forward by a touch interval, or when an older key opened
+// it (s.cookie is set then).
+func (s *Session) touchSealed(now time.Time) error {
+	idle := s.m.idle(&s.rec)
+	if !s.cookie && (idle == 0 || s.m.expiry(&s.rec, now).Sub(s.expiry) < s.m.touchInterval(idle)) {
+		return nil
+	}
+	return s.saveSealed(now, false)
 }
 
 // commit saves the session and sets the cookie on h. It runs once, just

@@ -25,11 +25,10 @@ const (
 	maxCandidates = 16
 )
 
-// newToken returns a fresh token and its store ID.
-func newToken() (token, id string) {
-	var b [tokenBytes]byte
-	rand.Read(b[:]) // never returns an error; crashes the program instead (crypto/rand, Go 1.24+)
-	return base64.RawURLEncoding.EncodeToString(b[:]), tokenID(b)
+// newToken returns a fresh token, its store ID and its bytes.
+func newToken() (token, id string, raw [tokenBytes]byte) {
+	rand.Read(raw[:]) // never returns an error; crashes the program instead (crypto/rand, Go 1.24+)
+	return base64.RawURLEncoding.EncodeToString(raw[:]), tokenID(raw), raw
 }
 
 // b64 maps a base64url character to its 6-bit value, or 0xff.
@@ -81,10 +80,12 @@ func tokenID(raw [tokenBytes]byte) string {
 	return string(buf[:])
 }
 
-// A candidate is a well-formed token from the request and its bytes.
+// A candidate is a well-formed token from the request (the cookie value)
+// and its bytes; old is set when an older key signed it.
 type candidate struct {
 	token string
 	raw   [tokenBytes]byte
+	old   bool
 }
 
 // candidates returns the distinct well-formed tokens that the request's
@@ -94,7 +95,10 @@ type candidate struct {
 // the configured name only, so that requests with many cookies cost no more
 // than a scan.
 // The result is appended to out, which the caller may preallocate.
-func candidates(out []candidate, r *http.Request, name string) (_ []candidate, seen bool) {
+//
+// With a keyring (Options.Keys), only correctly signed tokens are
+// candidates, so forged or random values cost no store call.
+func candidates(out []candidate, r *http.Request, name string, kr *keyring) (_ []candidate, seen bool) {
 	for _, line := range r.Header["Cookie"] {
 		for len(line) > 0 {
 			var part string
@@ -105,14 +109,22 @@ func candidates(out []candidate, r *http.Request, name string) (_ []candidate, s
 				continue
 			}
 			seen = true
-			if len(v) == tokenLen+2 && v[0] == '"' && v[len(v)-1] == '"' {
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
 				v = v[1 : len(v)-1] // RFC 6265 allows a quoted value
 			}
-			raw, ok := decodeToken(v)
+			var (
+				raw [tokenBytes]byte
+				old bool
+			)
+			if kr != nil {
+				_, raw, old, ok = kr.verify(v)
+			} else {
+				raw, ok = decodeToken(v)
+			}
 			if !ok || slices.ContainsFunc(out, func(c candidate) bool { return c.token == v }) {
 				continue
 			}
-			out = append(out, candidate{v, raw})
+			out = append(out, candidate{v, raw, old})
 			if len(out) == maxCandidates {
 				return out, true
 			}

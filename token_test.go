@@ -11,7 +11,7 @@ import (
 func TestNewTokenIsCanonical(t *testing.T) {
 	seen := map[string]bool{}
 	for range 1000 {
-		tok, id := newToken()
+		tok, id, _ := newToken()
 		if raw, _ := decodeToken(tok); tokenID(raw) != id {
 			t.Fatalf("newToken's ID %q is not the ID of its token %q", id, tok)
 		}
@@ -87,7 +87,7 @@ func TestCandidates(t *testing.T) {
 			for _, h := range tt.headers {
 				r.Header.Add("Cookie", h)
 			}
-			cands, seen := candidates(nil, r, "session")
+			cands, seen := candidates(nil, r, "session", nil)
 			var got []string
 			for _, c := range cands {
 				got = append(got, c.token)
@@ -108,7 +108,7 @@ func TestCandidates(t *testing.T) {
 func TestCandidatesAllocs(t *testing.T) {
 	r, _ := http.NewRequest("GET", "/", nil)
 	r.Header.Set("Cookie", "a=1; b=2; c=3")
-	if n := testing.AllocsPerRun(100, func() { candidates(nil, r, "session") }); n != 0 {
+	if n := testing.AllocsPerRun(100, func() { candidates(nil, r, "session", nil) }); n != 0 {
 		t.Errorf("candidates without a session cookie allocates %v times, want 0", n)
 	}
 }
@@ -121,7 +121,7 @@ func FuzzCandidates(f *testing.F) {
 	f.Add(";;;=;session==;session")
 	f.Fuzz(func(t *testing.T, header string) {
 		r := &http.Request{Header: http.Header{"Cookie": {header, header}}}
-		got, seen := candidates(nil, r, "session")
+		got, seen := candidates(nil, r, "session", nil)
 		if len(got) > maxCandidates {
 			t.Fatalf("%d candidates exceed the cap", len(got))
 		}
@@ -168,6 +168,6 @@ func manyTokens(n int) string {
 
 // tok returns a fresh token.
 func tok() string {
-	t, _ := newToken()
+	t, _, _ := newToken()
 	return t
 }
