@@ -157,7 +157,7 @@ func (kr *keyring) open(purpose, name, value string) ([]byte, int, error) {
 // Signed tokens (Options.Keys with a Store): the cookie value is the token
 // followed by "." and base64url(key id || tag), where tag is the first 16
 // bytes of HMAC-SHA256(key, "sessionkit signed token v1" || token bytes).
-const signedTokenLen = tokenLen + 1 + (keyIDLen+tagLen)*4/3 // 43 + 1 + 27 = 71
+const signedTokenLen = tokenLen + 1 + ((keyIDLen+tagLen)*8+5)/6 // 43 + 1 + 27 = 71
 
 func (kr *keyring) tag(i int, raw [tokenBytes]byte) [tagLen]byte {
 	mac := hmac.New(sha256.New, kr.keys[i])

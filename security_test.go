@@ -30,9 +30,10 @@ var retiredExpiry = time.UnixMilli(1)
 // the operation has none); delay slows every call down.
 type stepStore struct {
 	*memstore.Store
-	mu     sync.Mutex
-	before func(op, id string, expiry time.Time)
-	delay  time.Duration
+	mu      sync.Mutex
+	before  func(op, id string, expiry time.Time)
+	delay   time.Duration
+	failErr error // every call fails with it, when set
 }
 
 func newStepStore() *stepStore { return &stepStore{Store: mem()} }
@@ -50,9 +51,9 @@ func (s *stepStore) at(match func(op, id string, expiry time.Time) bool, fn func
 	}
 }
 
-func (s *stepStore) step(op, id string, expiry time.Time) {
+func (s *stepStore) step(op, id string, expiry time.Time) error {
 	s.mu.Lock()
-	before, delay := s.before, s.delay
+	before, delay, failErr := s.before, s.delay, s.failErr
 	s.mu.Unlock()
 	if before != nil {
 		before(op, id, expiry)
@@ -60,40 +61,62 @@ func (s *stepStore) step(op, id string, expiry time.Time) {
 	if delay > 0 {
 		time.Sleep(delay)
 	}
+	return failErr
+}
+
+// setFail makes every call fail with err (nil: succeed again).
+func (s *stepStore) setFail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failErr = err
 }
 
 func (s *stepStore) Create(ctx context.Context, id string, data []byte, expiry time.Time, owner string, now time.Time) (bool, error) {
-	s.step("Create", id, expiry)
+	if err := s.step("Create", id, expiry); err != nil {
+		return false, err
+	}
 	return s.Store.Create(ctx, id, data, expiry, owner, now)
 }
 
 func (s *stepStore) Load(ctx context.Context, id string, now time.Time) ([]byte, int64, time.Time, bool, error) {
-	s.step("Load", id, time.Time{})
+	if err := s.step("Load", id, time.Time{}); err != nil {
+		return nil, 0, time.Time{}, false, err
+	}
 	return s.Store.Load(ctx, id, now)
 }
 
 func (s *stepStore) Update(ctx context.Context, id string, version int64, data []byte, expiry time.Time, owner string, now time.Time) (bool, bool, error) {
-	s.step("Update", id, expiry)
+	if err := s.step("Update", id, expiry); err != nil {
+		return false, false, err
+	}
 	return s.Store.Update(ctx, id, version, data, expiry, owner, now)
 }
 
 func (s *stepStore) Touch(ctx context.Context, id string, expiry time.Time, now time.Time) (bool, error) {
-	s.step("Touch", id, expiry)
+	if err := s.step("Touch", id, expiry); err != nil {
+		return false, err
+	}
 	return s.Store.Touch(ctx, id, expiry, now)
 }
 
 func (s *stepStore) Delete(ctx context.Context, id string) error {
-	s.step("Delete", id, time.Time{})
+	if err := s.step("Delete", id, time.Time{}); err != nil {
+		return err
+	}
 	return s.Store.Delete(ctx, id)
 }
 
 func (s *stepStore) ListOwner(ctx context.Context, owner string, now time.Time) ([]string, error) {
-	s.step("ListOwner", owner, time.Time{})
+	if err := s.step("ListOwner", owner, time.Time{}); err != nil {
+		return nil, err
+	}
 	return s.Store.ListOwner(ctx, owner, now)
 }
 
 func (s *stepStore) DeleteOwner(ctx context.Context, owner string, now time.Time) (int, error) {
-	s.step("DeleteOwner", owner, time.Time{})
+	if err := s.step("DeleteOwner", owner, time.Time{}); err != nil {
+		return 0, err
+	}
 	return s.Store.DeleteOwner(ctx, owner, now)
 }
 
