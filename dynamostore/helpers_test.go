@@ -192,4 +192,3 @@ func (c *countingAPI) Query(ctx context.Context, in *dynamodb.QueryInput, f ...f
 }
 
 var _ dynamostore.API = (*dynamodb.Client)(nil)
-

@@ -16,8 +16,9 @@
 //     when empty), version, expiry (Unix milliseconds on the application's
 //     clock), owner (absent for none), nonce (ties the record to its owner
 //     entry), shard and ttl;
-//   - an owner entry per owned record: pk "o#<owner>", sk "<id>", with the
-//     nonce of the record that wrote it;
+//   - an owner entry per owned record: pk "o#<owner>", sk "<id>#<nonce>",
+//     where nonce is random per record write that sets an owner, and is
+//     also kept in the record;
 //   - data chunks, for data too large for one item (DynamoDB caps an item at
 //     400 KB): pk "s#<id>", sk "c#<chunkset>#<n>".
 //
@@ -261,9 +262,6 @@ var (
 	ownerCond  = "#o = :o"
 	ownerNames = namesFor("#o")
 
-	nonceCond  = "#n = :n"
-	nonceNames = namesFor("#n")
-
 	listProj  = "#pk, #sk, #o, #e"
 	listNames = namesFor("#pk", "#sk", "#o", "#e")
 )
@@ -333,7 +331,7 @@ func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.
 		}
 		return false, fmt.Errorf("dynamostore: create: %w", err)
 	}
-	s.cleanup(ctx, id, out.Attributes, owner)
+	s.cleanup(ctx, id, out.Attributes)
 	return true, nil
 }
 
@@ -454,7 +452,7 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 		}
 		return false, found, nil
 	}
-	s.cleanupRecord(ctx, id, cur, owner)
+	s.cleanupRecord(ctx, id, cur)
 	return true, true, nil
 }
 
@@ -551,7 +549,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if err != nil {
 		return fmt.Errorf("dynamostore: delete: %w", err)
 	}
-	s.cleanup(ctx, id, out.Attributes, "")
+	s.cleanup(ctx, id, out.Attributes)
 	return nil
 }
 
@@ -608,7 +606,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 					return total, fmt.Errorf("dynamostore: delete expired: %w", err)
 				}
 				total++
-				s.cleanup(ctx, id, out.Attributes, "")
+				s.cleanup(ctx, id, out.Attributes)
 			}
 			if len(page.LastEvaluatedKey) == 0 {
 				break
@@ -639,8 +637,8 @@ func (s *Store) ListOwner(ctx context.Context, owner string, now time.Time) ([]s
 	for len(entries) > 0 {
 		n := min(len(entries), 100)
 		keys := make([]map[string]types.AttributeValue, n)
-		for i, e := range entries[:n] {
-			keys[i] = recordKey(e.id)
+		for i, id := range entries[:n] {
+			keys[i] = recordKey(id)
 		}
 		entries = entries[n:]
 		req := map[string]types.KeysAndAttributes{*s.table: {
@@ -689,10 +687,10 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (i
 	}
 	ov := map[string]types.AttributeValue{":o": &types.AttributeValueMemberS{Value: owner}}
 	n := 0
-	for _, e := range entries {
+	for _, id := range entries {
 		out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
 			TableName:                 s.table,
-			Key:                       recordKey(e.id),
+			Key:                       recordKey(id),
 			ConditionExpression:       &ownerCond,
 			ExpressionAttributeNames:  ownerNames,
 			ExpressionAttributeValues: ov,
@@ -709,7 +707,7 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (i
 		if parseRecord(out.Attributes).expiry > now.UnixMilli() {
 			n++
 		}
-		s.cleanup(ctx, e.id, out.Attributes, "")
+		s.cleanup(ctx, id, out.Attributes)
 	}
 	return n, nil
 }
@@ -745,9 +743,8 @@ func (s *Store) prepare(ctx context.Context, id string, data []byte, owner strin
 		_, err := s.db.PutItem(ctx, &dynamodb.PutItemInput{
 			TableName: s.table,
 			Item: map[string]types.AttributeValue{
-				aPK:    &types.AttributeValueMemberS{Value: ownerPrefix + owner},
-				aSK:    &types.AttributeValueMemberS{Value: id},
-				aNonce: &types.AttributeValueMemberS{Value: w.nonce},
+				aPK: &types.AttributeValueMemberS{Value: ownerPrefix + owner},
+				aSK: &types.AttributeValueMemberS{Value: id + "#" + w.nonce},
 			},
 		})
 		if err != nil {
@@ -781,30 +778,31 @@ func (s *Store) discard(ctx context.Context, id string, w written) {
 }
 
 // cleanup removes the owner entry and chunks of a record item that was just
-// deleted or replaced (old holds its attributes; nil for none), keeping the
-// entry when the new record has the same owner (its entry replaced it).
-func (s *Store) cleanup(ctx context.Context, id string, old map[string]types.AttributeValue, newOwner string) {
+// deleted or replaced (old holds its attributes; nil for none). It is best
+// effort: what remains is stale and never read.
+func (s *Store) cleanup(ctx context.Context, id string, old map[string]types.AttributeValue) {
 	if len(old) > 0 {
-		s.cleanupRecord(ctx, id, parseRecord(old), newOwner)
+		s.cleanupRecord(ctx, id, parseRecord(old))
 	}
 }
 
-func (s *Store) cleanupRecord(ctx context.Context, id string, old record, newOwner string) {
+func (s *Store) cleanupRecord(ctx context.Context, id string, old record) {
 	s.removeChunks(ctx, id, old.set, int(old.chunks))
-	if old.owner != "" && old.owner != newOwner {
+	if old.owner != "" {
 		s.removeEntry(ctx, id, old.owner, old.nonce)
 	}
 }
 
-// removeEntry deletes the owner entry (owner, id) if it still carries
-// nonce, so that an entry rewritten by a later write survives.
+// removeEntry deletes the owner entry that one record write made. Entries
+// are keyed by the nonce of that write, so removing it never removes the
+// entry of another write of the same id and owner.
 func (s *Store) removeEntry(ctx context.Context, id, owner, nonce string) {
 	_, _ = s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-		TableName:                 s.table,
-		Key:                       entryKey(owner, id),
-		ConditionExpression:       &nonceCond,
-		ExpressionAttributeNames:  nonceNames,
-		ExpressionAttributeValues: map[string]types.AttributeValue{":n": &types.AttributeValueMemberS{Value: nonce}},
+		TableName: s.table,
+		Key: map[string]types.AttributeValue{
+			aPK: &types.AttributeValueMemberS{Value: ownerPrefix + owner},
+			aSK: &types.AttributeValueMemberS{Value: id + "#" + nonce},
+		},
 	})
 }
 
@@ -853,14 +851,13 @@ func (s *Store) loadChunks(ctx context.Context, id string, r record) ([]byte, bo
 	return buf.Bytes(), true, nil
 }
 
-// entry is one owner entry.
-type entry struct{ id, nonce string }
-
-// entries reads every entry of owner, strongly consistently.
-func (s *Store) entries(ctx context.Context, owner string) ([]entry, error) {
+// entries returns the ids of every entry of owner, read strongly
+// consistently, each once.
+func (s *Store) entries(ctx context.Context, owner string) ([]string, error) {
 	var (
-		out   []entry
+		out   []string
 		start map[string]types.AttributeValue
+		seen  = map[string]bool{}
 	)
 	for {
 		page, err := s.db.Query(ctx, &dynamodb.QueryInput{
@@ -875,11 +872,14 @@ func (s *Store) entries(ctx context.Context, owner string) ([]entry, error) {
 			return nil, err
 		}
 		for _, it := range page.Items {
-			sk, _ := it[aSK].(*types.AttributeValueMemberS)
-			if sk == nil || !validID(sk.Value) {
+			// The sort key is "<id>#<nonce>"; an id may have several
+			// entries under one owner while a write is in flight.
+			sk := str(it[aSK])
+			if len(sk) < 65 || sk[64] != '#' || !validID(sk[:64]) || seen[sk[:64]] {
 				continue
 			}
-			out = append(out, entry{id: sk.Value, nonce: str(it[aNonce])})
+			seen[sk[:64]] = true
+			out = append(out, sk[:64])
 		}
 		if len(page.LastEvaluatedKey) == 0 {
 			return out, nil
@@ -967,13 +967,6 @@ func recordKey(id string) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		aPK: &types.AttributeValueMemberS{Value: recordPrefix + id},
 		aSK: &types.AttributeValueMemberS{Value: recordSK},
-	}
-}
-
-func entryKey(owner, id string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		aPK: &types.AttributeValueMemberS{Value: ownerPrefix + owner},
-		aSK: &types.AttributeValueMemberS{Value: id},
 	}
 }
 

@@ -365,7 +365,7 @@ func TestUpdate(t *testing.T) {
 		// Exactly one owner entry per owned record, under its owner.
 		var entries []string
 		for _, e := range items(t, c, table, "o#") {
-			if attrS(e["sk"]) == id {
+			if strings.HasPrefix(attrS(e["sk"]), id) {
 				entries = append(entries, attrS(e["pk"]))
 			}
 		}
@@ -719,11 +719,19 @@ func TestCrashBetweenWrites(t *testing.T) {
 	if got := len(items(t, c, table, "o#carol")); got != 0 {
 		t.Errorf("a refused Create left %d owner entries", got)
 	}
+	// A refused Create with the live record's own owner must not remove
+	// (or replace) that record's entry.
+	if ok, err := base.Create(ctx, id, []byte("z"), t0.Add(time.Hour), "bob", t0); err != nil || ok {
+		t.Fatalf("Create over a live record = %v, %v", ok, err)
+	}
 	if n, err := base.DeleteOwner(ctx, "alice", t0); err != nil || n != 0 {
 		t.Errorf("DeleteOwner(alice) = %d, %v; want 0", n, err)
 	}
 	if _, _, _, found, _ := base.Load(ctx, id, t0); !found {
 		t.Error("DeleteOwner of a stale entry's owner deleted another owner's record")
+	}
+	if n, err := base.DeleteOwner(ctx, "bob", t0); err != nil || n != 1 {
+		t.Errorf("DeleteOwner(bob) = %d, %v; want 1", n, err)
 	}
 }
 
@@ -792,17 +800,20 @@ func TestConcurrentWriters(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	// Exactly one owner entry matches the record's owner and nonce.
+	// The only owner entry left for the id is the final record's.
 	it := record(t, c, table, id)
 	owner, nonce := attrS(it["owner"]), attrS(it["nonce"])
 	matching := 0
 	for _, e := range items(t, c, table, "o#") {
-		if attrS(e["sk"]) == id && attrS(e["pk"]) == "o#"+owner && attrS(e["nonce"]) == nonce {
+		if strings.HasPrefix(attrS(e["sk"]), id) {
+			if attrS(e["sk"]) != id+"#"+nonce || attrS(e["pk"]) != "o#"+owner {
+				t.Errorf("stale owner entry %s %s left (record: %s, nonce %s)", attrS(e["pk"]), attrS(e["sk"]), owner, nonce)
+			}
 			matching++
 		}
 	}
 	if matching != 1 {
-		t.Errorf("owner entries matching the final record (owner %q) = %d, want 1", owner, matching)
+		t.Errorf("owner entries of the id = %d, want 1 (the final record's, owner %q)", matching, owner)
 	}
 	if n, err := s.DeleteOwner(ctx, owner, t0); err != nil || n != 1 {
 		t.Errorf("DeleteOwner(final owner) = %d, %v; want 1", n, err)
