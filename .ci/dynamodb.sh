@@ -21,9 +21,8 @@ endpoint="http://$host:$port"
 
 log() { echo "dynamodb: $*" >&2; }
 
-# up: any HTTP answer from the port. DynamoDB answers an unsigned GET with
-# 400 (MissingAuthenticationToken), which is enough to know it listens.
-up() { curl -s -o /dev/null -m 2 "$endpoint/" ; }
+# up: the port accepts connections (bash's /dev/tcp; no curl needed).
+up() { (exec 3<>"/dev/tcp/$host/$port") 2>/dev/null; }
 
 install() {
 	local bin=$dir/node_modules/.bin/dynalite
@@ -40,7 +39,6 @@ install() {
 
 start() {
 	command -v node >/dev/null || { log "node not found (apt-get install nodejs)"; exit 1; }
-	command -v curl >/dev/null || { log "curl not found"; exit 1; }
 	if up; then
 		echo "$endpoint"
 		return 0

@@ -156,16 +156,6 @@ func (c *countingAPI) get(op string) int {
 	return c.calls[op]
 }
 
-func (c *countingAPI) total() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	n := 0
-	for _, v := range c.calls {
-		n += v
-	}
-	return n
-}
-
 func (c *countingAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, f ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
 	c.count("GetItem")
 	return c.API.GetItem(ctx, in, f...)
