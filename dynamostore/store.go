@@ -47,7 +47,11 @@
 // deleted, expired or moved to another owner); [Store.ListOwner] and
 // [Store.DeleteOwner] check every entry against its record, and stale
 // entries are removed by the writes that make them stale, by Delete,
-// DeleteOwner and DeleteExpired.
+// DeleteOwner and DeleteExpired. DeleteOwner leaves the entries of records
+// that do not exist: such an entry may belong to a Create in flight, whose
+// record the next DeleteOwner must still find. So a "log out everywhere"
+// removes every session the user had when it started; one created
+// concurrently may survive it, as with any concurrent write.
 //
 // # Malformed ids
 //
