@@ -399,6 +399,7 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 	if err := ctx.Err(); err != nil {
 		return false, false, fmt.Errorf("dynamostore: update: %w", err)
 	}
+	var failed error // the fast path's condition failure
 	if len(data) <= chunkSize {
 		f := &fastUpdate[b2i(len(data) == 0)][b2i(owner == "")]
 		values := map[string]types.AttributeValue{
@@ -412,12 +413,13 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 			values[":o"] = &types.AttributeValueMemberS{Value: owner}
 		}
 		_, err := s.db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
-			TableName:                 s.table,
-			Key:                       recordKey(id),
-			UpdateExpression:          &f.update,
-			ConditionExpression:       &f.cond,
-			ExpressionAttributeNames:  f.names,
-			ExpressionAttributeValues: values,
+			TableName:                           s.table,
+			Key:                                 recordKey(id),
+			UpdateExpression:                    &f.update,
+			ConditionExpression:                 &f.cond,
+			ExpressionAttributeNames:            f.names,
+			ExpressionAttributeValues:           values,
+			ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 		})
 		if err == nil {
 			return true, true, nil
@@ -425,9 +427,10 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 		if !isConditionFailed(err) {
 			return false, false, fmt.Errorf("dynamostore: update: %w", err)
 		}
+		failed = err
 	}
 
-	cur, found, err := s.state(ctx, id, now)
+	cur, found, err := s.stateAfter(ctx, failed, id, now)
 	if err != nil {
 		return false, false, fmt.Errorf("dynamostore: update: %w", err)
 	}
@@ -450,7 +453,7 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 		if !isConditionFailed(err) {
 			return false, false, fmt.Errorf("dynamostore: update: %w", err)
 		}
-		_, found, err := s.state(ctx, id, now)
+		_, found, err := s.stateAfter(ctx, err, id, now)
 		if err != nil {
 			return false, false, fmt.Errorf("dynamostore: update: %w", err)
 		}
@@ -493,12 +496,13 @@ func (s *Store) slowUpdate(id string, w written, version int64, expiry time.Time
 	cond := "#v = :v AND #e > :now AND " + equalOrAbsent("#n", ":oldn", cur.nonce, values) +
 		" AND " + equalOrAbsent("#g", ":oldg", cur.set, values)
 	return &dynamodb.UpdateItemInput{
-		TableName:                 s.table,
-		Key:                       recordKey(id),
-		UpdateExpression:          &update,
-		ConditionExpression:       &cond,
-		ExpressionAttributeNames:  namesFor("#v", "#e", "#t", "#d", "#o", "#n", "#g", "#c"),
-		ExpressionAttributeValues: values,
+		TableName:                           s.table,
+		Key:                                 recordKey(id),
+		UpdateExpression:                    &update,
+		ConditionExpression:                 &cond,
+		ExpressionAttributeNames:            namesFor("#v", "#e", "#t", "#d", "#o", "#n", "#g", "#c"),
+		ExpressionAttributeValues:           values,
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	}
 }
 
@@ -522,6 +526,7 @@ func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time
 		ExpressionAttributeValues: map[string]types.AttributeValue{
 			":e": num(expiry.UnixMilli()), ":t": num(s.ttl(expiry, now)), ":now": num(now.UnixMilli()),
 		},
+		ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 	})
 	if err == nil {
 		return true, nil
@@ -529,7 +534,7 @@ func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time
 	if !isConditionFailed(err) {
 		return false, fmt.Errorf("dynamostore: touch: %w", err)
 	}
-	_, found, err := s.state(ctx, id, now)
+	_, found, err := s.stateAfter(ctx, err, id, now)
 	if err != nil {
 		return false, fmt.Errorf("dynamostore: touch: %w", err)
 	}
@@ -890,6 +895,19 @@ func (s *Store) entries(ctx context.Context, owner string) ([]string, error) {
 		}
 		start = page.LastEvaluatedKey
 	}
+}
+
+// stateAfter is state for a write whose condition failed with failed (nil
+// when no write was tried): DynamoDB returns the item with the failure
+// (ReturnValuesOnConditionCheckFailure ALL_OLD), which saves the read; a
+// server that does not (dynalite), or an absent item, takes the read.
+func (s *Store) stateAfter(ctx context.Context, failed error, id string, now time.Time) (record, bool, error) {
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(failed, &ccf) && len(ccf.Item) > 0 {
+		r := parseRecord(ccf.Item)
+		return r, r.expiry > now.UnixMilli(), nil
+	}
+	return s.state(ctx, id, now)
 }
 
 // state reads the record's bookkeeping attributes strongly consistently and

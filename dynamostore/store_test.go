@@ -871,3 +871,98 @@ func TestUnreachable(t *testing.T) {
 		t.Errorf("failing took %v", d)
 	}
 }
+
+// awsLikeAPI adds what AWS DynamoDB does and dynalite does not: a write
+// whose condition fails with ReturnValuesOnConditionCheckFailure ALL_OLD
+// returns the item with the error. (It reads the item after the failure,
+// which is good enough for sequential tests.) GetItem calls of the store
+// are counted; the wrapper's own are not.
+type awsLikeAPI struct {
+	dynamostore.API
+	gets int
+}
+
+func (a *awsLikeAPI) GetItem(ctx context.Context, in *dynamodb.GetItemInput, f ...func(*dynamodb.Options)) (*dynamodb.GetItemOutput, error) {
+	a.gets++
+	return a.API.GetItem(ctx, in, f...)
+}
+
+func (a *awsLikeAPI) UpdateItem(ctx context.Context, in *dynamodb.UpdateItemInput, f ...func(*dynamodb.Options)) (*dynamodb.UpdateItemOutput, error) {
+	out, err := a.API.UpdateItem(ctx, in, f...)
+	var ccf *types.ConditionalCheckFailedException
+	if errors.As(err, &ccf) && in.ReturnValuesOnConditionCheckFailure == types.ReturnValuesOnConditionCheckFailureAllOld {
+		got, gerr := a.API.GetItem(ctx, &dynamodb.GetItemInput{TableName: in.TableName, Key: in.Key, ConsistentRead: aws.Bool(true)})
+		if gerr != nil {
+			return nil, gerr
+		}
+		ccf.Item = got.Item
+	}
+	return out, err
+}
+
+// TestFailedConditionReturnsItem: where the server returns the item with a
+// failed condition, Update and Touch tell "changed" from "gone" without a
+// second request, and answer as they do with the read.
+func TestFailedConditionReturnsItem(t *testing.T) {
+	t.Parallel()
+	_, c, table := newStore(t, nil)
+	api := &awsLikeAPI{API: c}
+	s, err := dynamostore.New(api, &dynamostore.Options{Table: table})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	exp := t0.Add(time.Hour)
+	live, expired := testID(t, 1), testID(t, 2)
+	for _, id := range []string{live, expired} {
+		e := exp
+		if id == expired {
+			e = t0
+		}
+		if ok, err := s.Create(ctx, id, []byte("d"), e, "o", t0.Add(-time.Hour)); err != nil || !ok {
+			t.Fatal(err)
+		}
+	}
+	steps := []struct {
+		name                  string
+		call                  func() (bool, bool, error)
+		wantA, wantB, wantGet bool
+	}{
+		{"Update stale version", func() (bool, bool, error) {
+			return s.Update(ctx, live, 9, []byte("x"), exp, "o", t0)
+		}, false, true, false},
+		{"Update stale version, new owner", func() (bool, bool, error) {
+			return s.Update(ctx, live, 9, []byte("x"), exp, "p", t0)
+		}, false, true, false},
+		{"Update expired", func() (bool, bool, error) {
+			return s.Update(ctx, expired, 1, []byte("x"), exp, "o", t0)
+		}, false, false, false},
+		{"Update absent (no item to return: a read)", func() (bool, bool, error) {
+			return s.Update(ctx, testID(t, 3), 1, []byte("x"), exp, "o", t0)
+		}, false, false, true},
+		{"Touch earlier", func() (bool, bool, error) {
+			found, err := s.Touch(ctx, live, t0.Add(time.Minute), t0)
+			return found, false, err
+		}, true, false, false},
+		{"Touch expired", func() (bool, bool, error) {
+			found, err := s.Touch(ctx, expired, exp, t0)
+			return found, false, err
+		}, false, false, false},
+		{"Update matching version, new owner", func() (bool, bool, error) {
+			return s.Update(ctx, live, 1, []byte("x"), exp, "p", t0)
+		}, true, true, false},
+	}
+	for _, st := range steps {
+		before := api.gets
+		a, b, err := st.call()
+		if err != nil || a != st.wantA || b != st.wantB {
+			t.Errorf("%s = %v, %v, %v; want %v, %v", st.name, a, b, err, st.wantA, st.wantB)
+		}
+		if got := api.gets > before; got != st.wantGet {
+			t.Errorf("%s: read the record: %v, want %v", st.name, got, st.wantGet)
+		}
+	}
+	if ids, err := s.ListOwner(ctx, "p", t0); err != nil || !slices.Equal(ids, []string{live}) {
+		t.Errorf("ListOwner(p) = %v, %v", ids, err)
+	}
+}

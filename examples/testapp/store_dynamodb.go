@@ -4,10 +4,12 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/sessionkit/sessions"
@@ -50,10 +52,17 @@ func openDynamoDB(ctx context.Context, dsn string, _ *slog.Logger) (sessions.Sto
 	if err != nil {
 		return nil, nil, usageError{fmt.Errorf("dynamodb: -dsn: %w", err)}
 	}
+	// Keep a connection per concurrent request: the SDK's default keeps 10
+	// idle connections per host, so bursts of concurrent saves would open
+	// and close connections on every request.
+	httpClient := awshttp.NewBuildableClient().WithTransportOptions(func(t *http.Transport) {
+		t.MaxIdleConnsPerHost = 256
+	})
 	client := dynamodb.New(dynamodb.Options{
 		Region:       "us-east-1",
 		BaseEndpoint: aws.String(endpoint),
 		Credentials:  credentials.NewStaticCredentialsProvider("sessionkit", "sessionkit", ""),
+		HTTPClient:   httpClient,
 	})
 	store, err := dynamostore.New(client, &dynamostore.Options{Table: table})
 	if err != nil {
