@@ -75,6 +75,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -565,8 +566,8 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // DeleteExpired removes records whose expiry is at or before now. It walks
 // the expiry index shard by shard, Options.SweepBatch entries per query,
 // and deletes each record with a conditional DeleteItem (expiry still at or
-// before now, so a record replaced meanwhile by a live one survives), then
-// its owner entry and chunks. It stops when every shard is done or ctx
+// before now, so a record replaced meanwhile by a live one survives), eight
+// at a time, then its owner entry and chunks. It stops when every shard is done or ctx
 // ends; on error it returns the number removed so far with the error.
 //
 // The index is eventually consistent: a record that expired a moment ago
@@ -595,27 +596,10 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 			if err != nil {
 				return total, fmt.Errorf("dynamostore: delete expired: %w", err)
 			}
-			for _, it := range page.Items {
-				id, ok := idFromKey(it)
-				if !ok {
-					continue
-				}
-				out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
-					TableName:                 s.table,
-					Key:                       recordKey(id),
-					ConditionExpression:       &sweepCond,
-					ExpressionAttributeNames:  sweepNames,
-					ExpressionAttributeValues: map[string]types.AttributeValue{":now": nowMS},
-					ReturnValues:              types.ReturnValueAllOld,
-				})
-				if isConditionFailed(err) {
-					continue
-				}
-				if err != nil {
-					return total, fmt.Errorf("dynamostore: delete expired: %w", err)
-				}
-				total++
-				s.cleanup(ctx, id, out.Attributes)
+			n, err := s.sweepPage(ctx, page.Items, nowMS)
+			total += n
+			if err != nil {
+				return total, fmt.Errorf("dynamostore: delete expired: %w", err)
 			}
 			if len(page.LastEvaluatedKey) == 0 {
 				break
@@ -624,6 +608,64 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		}
 	}
 	return total, nil
+}
+
+// sweepWorkers is how many conditional deletes of one sweep page are in
+// flight at once: each is a round trip, and a page holds up to SweepBatch.
+const sweepWorkers = 8
+
+// sweepPage deletes the records of one page of expiry index entries that
+// are still expired at now, sweepWorkers at a time, and returns how many it
+// deleted. It stops starting deletes at the first error.
+func (s *Store) sweepPage(ctx context.Context, page []map[string]types.AttributeValue, nowMS types.AttributeValue) (int, error) {
+	var (
+		wg       sync.WaitGroup
+		mu       sync.Mutex
+		deleted  int
+		firstErr error
+		slots    = make(chan struct{}, sweepWorkers)
+	)
+	for _, it := range page {
+		id, ok := idFromKey(it)
+		if !ok {
+			continue
+		}
+		mu.Lock()
+		failed := firstErr != nil
+		mu.Unlock()
+		if failed {
+			break
+		}
+		slots <- struct{}{}
+		wg.Go(func() {
+			defer func() { <-slots }()
+			out, err := s.db.DeleteItem(ctx, &dynamodb.DeleteItemInput{
+				TableName:                 s.table,
+				Key:                       recordKey(id),
+				ConditionExpression:       &sweepCond,
+				ExpressionAttributeNames:  sweepNames,
+				ExpressionAttributeValues: map[string]types.AttributeValue{":now": nowMS},
+				ReturnValues:              types.ReturnValueAllOld,
+			})
+			if isConditionFailed(err) {
+				return // live again: replaced by a Create meanwhile
+			}
+			mu.Lock()
+			if err != nil {
+				if firstErr == nil {
+					firstErr = err
+				}
+			} else {
+				deleted++
+			}
+			mu.Unlock()
+			if err == nil {
+				s.cleanup(ctx, id, out.Attributes)
+			}
+		})
+	}
+	wg.Wait()
+	return deleted, firstErr
 }
 
 // ListOwner returns the ids of the records owned by owner that are live at
