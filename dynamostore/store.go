@@ -316,7 +316,7 @@ func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.
 	if err := ctx.Err(); err != nil {
 		return false, fmt.Errorf("dynamostore: create: %w", err)
 	}
-	w, err := s.prepare(ctx, id, data, owner, now)
+	w, err := s.prepare(ctx, id, data, owner)
 	if err != nil {
 		return false, fmt.Errorf("dynamostore: create: %w", err)
 	}
@@ -444,7 +444,7 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 	// The record is live with the version: its owner changes, or chunks
 	// are involved. Write the new owner entry and chunks, then the record,
 	// on condition that it is still the one just read.
-	w, err := s.prepare(ctx, id, data, owner, now)
+	w, err := s.prepare(ctx, id, data, owner)
 	if err != nil {
 		return false, false, fmt.Errorf("dynamostore: update: %w", err)
 	}
@@ -777,7 +777,7 @@ type written struct {
 // prepare writes the owner entry and the chunks of a record about to be
 // written. Create and Update then write the record on a condition; if it
 // fails, discard removes what prepare wrote.
-func (s *Store) prepare(ctx context.Context, id string, data []byte, owner string, now time.Time) (written, error) {
+func (s *Store) prepare(ctx context.Context, id string, data []byte, owner string) (written, error) {
 	var w written
 	w.head = data
 	if len(data) > chunkSize {
