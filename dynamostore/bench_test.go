@@ -143,6 +143,7 @@ func benchOps(b *testing.B, st *dynamostore.Store, c *dynamodb.Client, table str
 						":v": n(rawVersion), ":v1": n(rawVersion + 1), ":e": n(expMS), ":t": n(ttl), ":now": n(nowMS),
 						":d": &types.AttributeValueMemberB{Value: benchData}, ":o": s(owner),
 					},
+					ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 				})
 				rawVersion++
 				return err
@@ -169,6 +170,7 @@ func benchOps(b *testing.B, st *dynamostore.Store, c *dynamodb.Client, table str
 					ExpressionAttributeValues: map[string]types.AttributeValue{
 						":e": n(e), ":t": n(time.UnixMilli(e).Add(dynamostore.DefaultTTLMargin + time.Second - 1).Unix()), ":now": n(nowMS),
 					},
+					ReturnValuesOnConditionCheckFailure: types.ReturnValuesOnConditionCheckFailureAllOld,
 				})
 				return err
 			},
