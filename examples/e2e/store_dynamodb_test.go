@@ -162,3 +162,27 @@ func dynamoVia(dsn, addr string) string {
 func unreachableDynamoDB(_ *testing.T, addr string) []string {
 	return []string{"-store", "dynamodb", "-dsn", "http://" + addr + "/sessions"}
 }
+
+// TestStartupDynamoDB checks the app's refusals of malformed DynamoDB DSNs:
+// a usage error (exit 2) before any request.
+func TestStartupDynamoDB(t *testing.T) {
+	t.Parallel()
+	for _, dsn := range []string{
+		"nope",
+		"127.0.0.1:4567/sessions",        // no scheme
+		"http://127.0.0.1:4567",          // no table
+		"http://127.0.0.1:4567/a/b",      // not a table name
+		"http://127.0.0.1:4567/ab",       // too short for DynamoDB
+		"http://127.0.0.1:4567/x?y=z",    // no parameters
+		"http://u:p@127.0.0.1:4567/sess", // credentials do not belong in the DSN
+	} {
+		t.Run(dsn, func(t *testing.T) {
+			t.Parallel()
+			res := runToExit(t, "-store", "dynamodb", "-dsn", dsn)
+			if res.code != 2 || strings.Contains(res.stdout, "listening on") || !strings.Contains(res.stderr, "dynamodb") {
+				t.Fatalf("testapp -store dynamodb -dsn %q: exit %d, stdout %q, stderr %q; want exit 2 and dynamodb on stderr",
+					dsn, res.code, res.stdout, res.stderr)
+			}
+		})
+	}
+}
