@@ -5,6 +5,7 @@ go 1.25.0
 replace (
 	github.com/sessionkit/sessions => ../
 	github.com/sessionkit/sessions/boltstore => ../boltstore
+	github.com/sessionkit/sessions/dynamostore => ../dynamostore
 	github.com/sessionkit/sessions/mysqlstore => ../mysqlstore
 	github.com/sessionkit/sessions/pgxstore => ../pgxstore
 	github.com/sessionkit/sessions/redisstore => ../redisstore
@@ -12,11 +13,15 @@ replace (
 )
 
 require (
+	github.com/aws/aws-sdk-go-v2 v1.48.0
+	github.com/aws/aws-sdk-go-v2/credentials v1.21.1
+	github.com/aws/aws-sdk-go-v2/service/dynamodb v1.74.1
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/go-redis/v9 v9.22.0
 	github.com/sessionkit/sessions v0.1.0
 	github.com/sessionkit/sessions/boltstore v0.1.0
+	github.com/sessionkit/sessions/dynamostore v0.1.0
 	github.com/sessionkit/sessions/mysqlstore v0.1.0
 	github.com/sessionkit/sessions/pgxstore v0.1.0
 	github.com/sessionkit/sessions/redisstore v0.1.0
@@ -27,6 +32,11 @@ require (
 
 require (
 	filippo.io/edwards25519 v1.2.0 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/configsources v1.5.12 // indirect
+	github.com/aws/aws-sdk-go-v2/internal/endpoints/v2 v2.8.12 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/accept-encoding v1.13.25 // indirect
+	github.com/aws/aws-sdk-go-v2/service/internal/endpoint-discovery v1.13.12 // indirect
+	github.com/aws/smithy-go v1.28.9 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/dustin/go-humanize v1.0.1 // indirect
 	github.com/google/uuid v1.6.0 // indirect
