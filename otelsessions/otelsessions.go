@@ -103,6 +103,9 @@ type Observer struct {
 	spanStart []trace.SpanStartOption // kind and store kind, shared by every span
 	kind      attribute.KeyValue
 	hasKind   bool
+	// startOpts are the complete start options of the first attempts of
+	// the known operations, computed once.
+	startOpts map[startKey][]trace.SpanStartOption
 
 	duration  metric.Float64Histogram
 	created   metric.Int64Counter
@@ -111,16 +114,26 @@ type Observer struct {
 	gone      metric.Int64Counter
 	touches   metric.Int64Counter
 
-	// Measurement options computed once, for the common combinations.
-	durationOpts map[resultKey]metric.MeasurementOption
-	kindOnly     metric.MeasurementOption
-	opOpts       map[sessions.StoreOp]metric.MeasurementOption
+	// Measurement options computed once, for the common combinations,
+	// as slices so that passing them allocates nothing.
+	durationOpts map[resultKey][]metric.RecordOption
+	kindOnly     []metric.AddOption
+	opOpts       map[sessions.StoreOp][]metric.AddOption
 }
 
 type resultKey struct {
 	op      sessions.StoreOp
 	outcome sessions.Outcome
 }
+
+type startKey struct {
+	op      sessions.StoreOp
+	attempt int
+}
+
+// preparedAttempts is how many attempts of each operation get start
+// options computed in advance; later ones compute theirs.
+const preparedAttempts = 4
 
 var _ sessions.Observer = (*Observer)(nil)
 
@@ -182,17 +195,28 @@ func New(opts *Options) (*Observer, error) {
 		return nil, fmt.Errorf("otelsessions: create instruments: %w", err)
 	}
 
-	o.kindOnly = metric.WithAttributeSet(o.attrs())
-	o.opOpts = make(map[sessions.StoreOp]metric.MeasurementOption, len(knownOps))
-	o.durationOpts = make(map[resultKey]metric.MeasurementOption, len(knownOps)*len(knownOutcomes))
+	o.kindOnly = []metric.AddOption{metric.WithAttributeSet(o.attrs())}
+	o.opOpts = make(map[sessions.StoreOp][]metric.AddOption, len(knownOps))
+	o.durationOpts = make(map[resultKey][]metric.RecordOption, len(knownOps)*len(knownOutcomes))
+	o.startOpts = make(map[startKey][]trace.SpanStartOption, len(knownOps)*preparedAttempts)
 	for _, op := range knownOps {
-		o.opOpts[op] = metric.WithAttributeSet(o.attrs(OperationKey.String(string(op))))
+		o.opOpts[op] = []metric.AddOption{metric.WithAttributeSet(o.attrs(OperationKey.String(string(op))))}
 		for _, out := range knownOutcomes {
-			o.durationOpts[resultKey{op, out}] = metric.WithAttributeSet(o.attrs(
-				OperationKey.String(string(op)), OutcomeKey.String(string(out))))
+			o.durationOpts[resultKey{op, out}] = []metric.RecordOption{metric.WithAttributeSet(o.attrs(
+				OperationKey.String(string(op)), OutcomeKey.String(string(out))))}
+		}
+		for attempt := 1; attempt <= preparedAttempts; attempt++ {
+			o.startOpts[startKey{op, attempt}] = o.newStartOpts(op, attempt)
 		}
 	}
 	return o, nil
+}
+
+// newStartOpts returns the start options of a span for op's attempt: its
+// kind and the attributes known at the start, where samplers see them.
+func (o *Observer) newStartOpts(op sessions.StoreOp, attempt int) []trace.SpanStartOption {
+	return append(o.spanStart[:len(o.spanStart):len(o.spanStart)],
+		trace.WithAttributes(OperationKey.String(string(op)), AttemptKey.Int(attempt)))
 }
 
 // attrs returns the set of kvs plus the store kind, if any.
@@ -223,9 +247,10 @@ func (o *Observer) StoreCall(ctx context.Context, call sessions.StoreCall) (cont
 	if !ok {
 		name = spanName(call.Op)
 	}
-	// The attributes known now go in at the start, where samplers see them.
-	opts := append(o.spanStart[:len(o.spanStart):len(o.spanStart)],
-		trace.WithAttributes(OperationKey.String(string(call.Op)), AttemptKey.Int(call.Attempt)))
+	opts, ok := o.startOpts[startKey{call.Op, call.Attempt}]
+	if !ok {
+		opts = o.newStartOpts(call.Op, call.Attempt)
+	}
 	ctx, span := o.tracer.Start(ctx, name, opts...)
 	return ctx, func(res sessions.StoreResult) {
 		elapsed := time.Since(start).Seconds()
@@ -265,23 +290,24 @@ func (o *Observer) record(ctx context.Context, op sessions.StoreOp, res sessions
 		o.duration.Record(ctx, seconds, metric.WithAttributeSet(o.attrs(kvs...)))
 		return
 	}
-	opt, ok := o.durationOpts[resultKey{op, res.Outcome}]
+	opts, ok := o.durationOpts[resultKey{op, res.Outcome}]
 	if !ok {
-		opt = metric.WithAttributeSet(o.attrs(OperationKey.String(string(op)), OutcomeKey.String(string(res.Outcome))))
+		opts = []metric.RecordOption{metric.WithAttributeSet(o.attrs(
+			OperationKey.String(string(op)), OutcomeKey.String(string(res.Outcome))))}
 	}
-	o.duration.Record(ctx, seconds, opt)
+	o.duration.Record(ctx, seconds, opts...)
 
 	switch {
 	case op == sessions.OpCreate && res.Outcome == sessions.OutcomeCreated:
-		o.created.Add(ctx, 1, o.kindOnly)
+		o.created.Add(ctx, 1, o.kindOnly...)
 	case op == sessions.OpUpdate && res.Outcome == sessions.OutcomeUpdated:
-		o.saves.Add(ctx, 1, o.kindOnly)
+		o.saves.Add(ctx, 1, o.kindOnly...)
 	case op == sessions.OpTouch && res.Outcome == sessions.OutcomeFound:
-		o.touches.Add(ctx, 1, o.kindOnly)
+		o.touches.Add(ctx, 1, o.kindOnly...)
 	case (op == sessions.OpUpdate || op == sessions.OpRetire) && res.Outcome == sessions.OutcomeChanged:
-		o.conflicts.Add(ctx, 1, o.opOpts[op])
+		o.conflicts.Add(ctx, 1, o.opOpts[op]...)
 	case (op == sessions.OpUpdate || op == sessions.OpRetire) && res.Outcome == sessions.OutcomeGone:
-		o.gone.Add(ctx, 1, o.opOpts[op])
+		o.gone.Add(ctx, 1, o.opOpts[op]...)
 	}
 }
 
