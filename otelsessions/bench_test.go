@@ -47,8 +47,8 @@ func observers(b *testing.B) []struct {
 }
 
 // request returns a request for path that carries the cookie of a live
-// session of m (set to "user": "alice").
-func request(b *testing.B, m *sessions.Manager, h http.Handler, path string) *http.Request {
+// session of h (set to "user": "alice").
+func request(b *testing.B, h http.Handler, path string) *http.Request {
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest("GET", "https://example.com/set", nil))
 	cookies := rec.Result().Cookies()
@@ -62,28 +62,19 @@ func request(b *testing.B, m *sessions.Manager, h http.Handler, path string) *ht
 
 // BenchmarkUntouched serves a request with a session cookie whose handler
 // never touches the session.
-func BenchmarkUntouched(b *testing.B) {
-	for _, c := range observers(b) {
-		b.Run(c.name, func(b *testing.B) {
-			m := newManager(b, c.obs)
-			h := m.Handler(app())
-			r := request(b, m, h, "/static")
-			w := newDiscard()
-			b.ReportAllocs()
-			for b.Loop() {
-				h.ServeHTTP(w, r)
-			}
-		})
-	}
-}
+func BenchmarkUntouched(b *testing.B) { benchmarkPath(b, "/static") }
 
 // BenchmarkRead serves a request that reads its session: one store load.
-func BenchmarkRead(b *testing.B) {
+func BenchmarkRead(b *testing.B) { benchmarkPath(b, "/get") }
+
+// benchmarkPath serves requests for path, carrying a live session's
+// cookie, in each configuration of observers.
+func benchmarkPath(b *testing.B, path string) {
 	for _, c := range observers(b) {
 		b.Run(c.name, func(b *testing.B) {
 			m := newManager(b, c.obs)
 			h := m.Handler(app())
-			r := request(b, m, h, "/get")
+			r := request(b, h, path)
 			w := newDiscard()
 			b.ReportAllocs()
 			for b.Loop() {

@@ -91,7 +91,7 @@ func (tel *telemetry) collect(t testing.TB) map[string]int64 {
 		for _, kv := range set.ToSlice() {
 			if kv.Key != otelsessions.KindKey {
 				k := strings.TrimPrefix(string(kv.Key), "sessions.store.")
-				parts = append(parts, k+"="+kv.Value.Emit())
+				parts = append(parts, k+"="+kv.Value.String())
 			}
 		}
 		return strings.Join(parts, " ")
@@ -155,7 +155,7 @@ func describe(s tracetest.SpanStub) string {
 	attrs := attribute.NewSet(s.Attributes...)
 	get := func(k attribute.Key) string {
 		v, _ := attrs.Value(k)
-		return v.Emit()
+		return v.String()
 	}
 	d := fmt.Sprintf("%s %s %s", get(otelsessions.OperationKey), get(otelsessions.OutcomeKey), get(otelsessions.AttemptKey))
 	if s.Status.Code != 0 {

@@ -371,11 +371,11 @@ func checkStoreSpans(t *testing.T, spans tracetest.SpanStubs) {
 			t.Errorf("%s: kind %v, want internal", s.Name, s.SpanKind)
 		}
 		if v, _ := attrs.Value(otelsessions.KindKey); v.AsString() != "memory" {
-			t.Errorf("%s: %s=%q, want memory", s.Name, otelsessions.KindKey, v.Emit())
+			t.Errorf("%s: %s=%q, want memory", s.Name, otelsessions.KindKey, v.String())
 		}
 		failed := outcome.AsString() == string(sessions.OutcomeError)
 		if failed != (s.Status.Code == codes.Error) {
-			t.Errorf("%s: outcome %s, status %v", s.Name, outcome.Emit(), s.Status)
+			t.Errorf("%s: outcome %s, status %v", s.Name, outcome.String(), s.Status)
 		}
 		if !failed {
 			continue
@@ -384,7 +384,7 @@ func checkStoreSpans(t *testing.T, spans tracetest.SpanStubs) {
 			t.Errorf("%s: status description %q lacks the error", s.Name, s.Status.Description)
 		}
 		if et, _ := attrs.Value("error.type"); et.AsString() != "*errors.errorString" {
-			t.Errorf("%s: error.type %q", s.Name, et.Emit())
+			t.Errorf("%s: error.type %q", s.Name, et.String())
 		}
 		if len(s.Events) != 1 || s.Events[0].Name != "exception" {
 			t.Errorf("%s: events %v, want one exception", s.Name, s.Events)
@@ -412,11 +412,11 @@ func checkNoSecrets(t *testing.T, spans tracetest.SpanStubs, tokens []string) {
 	for _, s := range spans {
 		texts := []string{s.Name, s.Status.Description}
 		for _, kv := range s.Attributes {
-			texts = append(texts, kv.Value.Emit())
+			texts = append(texts, kv.Value.String())
 		}
 		for _, ev := range s.Events {
 			for _, kv := range ev.Attributes {
-				texts = append(texts, kv.Value.Emit())
+				texts = append(texts, kv.Value.String())
 			}
 		}
 		for _, text := range texts {
@@ -595,7 +595,7 @@ func TestGlobalProviders(t *testing.T) {
 	}
 	for _, kv := range spans[0].Attributes {
 		if kv.Key == otelsessions.KindKey {
-			t.Errorf("store kind %q recorded without Options.StoreKind", kv.Value.Emit())
+			t.Errorf("store kind %q recorded without Options.StoreKind", kv.Value.String())
 		}
 	}
 	if n := tel.points(t); n != 2 { // sessions.created and the duration
