@@ -743,3 +743,87 @@ func TestMiddlewareNilManager(t *testing.T) {
 	}()
 	echosessions.Middleware(nil)
 }
+
+// TestResponseHooks: a Before hook runs before the commit, so its change is
+// saved; an After hook runs after it, so its change returns ErrCommitted.
+func TestResponseHooks(t *testing.T) {
+	a := newApp(t, nil)
+	a.e.Use(echosessions.Middleware(a.m))
+	a.e.GET("/get", getValue)
+	afterErr := make(chan error, 1)
+	a.e.GET("/hooks", func(c echo.Context) error {
+		s := echosessions.Session(c)
+		c.Response().Before(func() {
+			if err := s.Set("k", "before"); err != nil {
+				t.Errorf("Set in Before: %v", err)
+			}
+		})
+		c.Response().After(func() {
+			select {
+			case afterErr <- s.Set("k", "after"):
+			default:
+			}
+		})
+		return c.String(http.StatusOK, "hooked")
+	})
+	w := a.do(http.MethodGet, "/hooks", nil)
+	c := cookieOf(w, a.m.CookieName())
+	if w.Code != 200 || c == nil {
+		t.Fatalf("got %d, cookie %v", w.Code, c)
+	}
+	if err := <-afterErr; !errors.Is(err, sessions.ErrCommitted) {
+		t.Errorf("Set in After: %v, want ErrCommitted", err)
+	}
+	if got := a.value("/get", c); got != "before" {
+		t.Errorf("stored %q, want %q", got, "before")
+	}
+}
+
+// TestGzip: echo's Gzip middleware, which replaces the response writer
+// too, composes with this one in either order.
+func TestGzip(t *testing.T) {
+	for _, gzipOutside := range []bool{true, false} {
+		t.Run(fmt.Sprintf("gzipOutside=%v", gzipOutside), func(t *testing.T) {
+			a := newApp(t, nil)
+			if gzipOutside {
+				a.e.Use(middleware.Gzip(), echosessions.Middleware(a.m))
+			} else {
+				a.e.Use(echosessions.Middleware(a.m), middleware.Gzip())
+			}
+			a.e.GET("/get", getValue)
+			a.e.GET("/set", setter("zipped", func(c echo.Context) error {
+				if err := c.String(http.StatusOK, strings.Repeat("z", 2000)); err != nil {
+					return err
+				}
+				c.Response().Flush()
+				return nil
+			}))
+			a.e.GET("/fail", setter("lost", func(c echo.Context) error { return errors.New("boom") }))
+			req := httptest.NewRequest(http.MethodGet, "/set", nil)
+			req.Header.Set(echo.HeaderAcceptEncoding, "gzip")
+			w := httptest.NewRecorder()
+			a.e.ServeHTTP(w, req)
+			if w.Code != 200 || w.Header().Get(echo.HeaderContentEncoding) != "gzip" {
+				t.Fatalf("got %d, Content-Encoding %q", w.Code, w.Header().Get(echo.HeaderContentEncoding))
+			}
+			c := cookieOf(w, a.m.CookieName())
+			if c == nil {
+				t.Fatal("no cookie on a gzipped response")
+			}
+			if got := a.value("/get", c); got != "zipped" {
+				t.Errorf("read %q, want %q", got, "zipped")
+			}
+			req = httptest.NewRequest(http.MethodGet, "/fail", nil)
+			req.Header.Set(echo.HeaderAcceptEncoding, "gzip")
+			req.AddCookie(c)
+			w = httptest.NewRecorder()
+			a.e.ServeHTTP(w, req)
+			if w.Code != 500 || len(w.Header().Values("Set-Cookie")) != 0 {
+				t.Fatalf("fail: %d, Set-Cookie %q", w.Code, w.Header().Values("Set-Cookie"))
+			}
+			if got := a.value("/get", c); got != "zipped" {
+				t.Errorf("after the 500 read %q, want %q", got, "zipped")
+			}
+		})
+	}
+}
