@@ -57,12 +57,16 @@ func newAppWith(t *testing.T, store sessions.Store, mem *memstore.Store, opts *s
 	return &app{t: t, e: e, m: m, store: mem}
 }
 
-// do serves one request through echo's own entry point.
-func (a *app) do(method, path string, cookie *http.Cookie) *httptest.ResponseRecorder {
+// do serves one request through echo's own entry point; header holds
+// extra request header lines, as name and value.
+func (a *app) do(method, path string, cookie *http.Cookie, header ...string) *httptest.ResponseRecorder {
 	a.t.Helper()
 	req := httptest.NewRequest(method, path, nil)
 	if cookie != nil {
 		req.AddCookie(cookie)
+	}
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Add(header[i], header[i+1])
 	}
 	w := httptest.NewRecorder()
 	a.e.ServeHTTP(w, req)
@@ -111,6 +115,33 @@ func cookieOf(w *httptest.ResponseRecorder, name string) *http.Cookie {
 	return nil
 }
 
+// sessionCookie returns the session cookie that w sets, failing the test
+// if there is none.
+func (a *app) sessionCookie(w *httptest.ResponseRecorder) *http.Cookie {
+	a.t.Helper()
+	c := cookieOf(w, a.m.CookieName())
+	if c == nil || c.Value == "" {
+		a.t.Fatalf("no session cookie on a %d; Set-Cookie: %q", w.Code, w.Header().Values("Set-Cookie"))
+	}
+	return c
+}
+
+// holds checks that a request to path with cookie c reads want.
+func (a *app) holds(path string, c *http.Cookie, want string) {
+	a.t.Helper()
+	if got := a.value(path, c); got != want {
+		a.t.Errorf("the session holds %q, want %q", got, want)
+	}
+}
+
+// noCookie fails the test if w sets a cookie.
+func noCookie(t *testing.T, w *httptest.ResponseRecorder) {
+	t.Helper()
+	if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
+		t.Errorf("Set-Cookie on a %d: %q", w.Code, sc)
+	}
+}
+
 // TestNewSessionGetsCookie: whatever echo writes the response with, a new
 // session's cookie goes out with it and the value is stored.
 func TestNewSessionGetsCookie(t *testing.T) {
@@ -144,19 +175,14 @@ func TestNewSessionGetsCookie(t *testing.T) {
 			if w.Code != tc.status || w.Body.String() != tc.body {
 				t.Fatalf("got %d %q, want %d %q", w.Code, w.Body, tc.status, tc.body)
 			}
-			c := cookieOf(w, a.m.CookieName())
-			if c == nil || c.Value == "" {
-				t.Fatalf("no session cookie; Set-Cookie: %q", w.Header().Values("Set-Cookie"))
-			}
+			c := a.sessionCookie(w)
 			if !c.HttpOnly || !c.Secure || c.MaxAge <= 0 {
 				t.Errorf("cookie attributes: %+v", c)
 			}
 			if n := a.store.Len(); n != 1 {
 				t.Errorf("store holds %d records, want 1", n)
 			}
-			if got := a.value("/get", c); got != "v-"+tc.name {
-				t.Errorf("second request read %q, want %q", got, "v-"+tc.name)
-			}
+			a.holds("/get", c, "v-"+tc.name)
 		})
 	}
 }
@@ -215,31 +241,21 @@ func TestServerErrorSavesNothing(t *testing.T) {
 				if tc.body != "" && w.Body.String() != tc.body {
 					t.Errorf("body %q, want echo's %q", w.Body, tc.body)
 				}
-				if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
-					t.Errorf("Set-Cookie on a %d: %q", w.Code, sc)
-				}
+				noCookie(t, w)
 				if n := a.store.Len(); n != 0 {
 					t.Errorf("store holds %d records after a %d", n, w.Code)
 				}
 
 				// An existing session: the change is not saved.
-				seed := a.do(http.MethodGet, "/seed", nil)
-				c := cookieOf(seed, a.m.CookieName())
-				if c == nil {
-					t.Fatal("seed: no cookie")
-				}
+				c := a.sessionCookie(a.do(http.MethodGet, "/seed", nil))
 				for _, method := range []string{http.MethodGet, http.MethodHead} {
 					w = a.do(method, "/fail", c)
 					if w.Code != wantStatus {
 						t.Fatalf("%s: status %d, want %d", method, w.Code, wantStatus)
 					}
-					if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
-						t.Errorf("%s: Set-Cookie on a %d: %q", method, w.Code, sc)
-					}
+					noCookie(t, w)
 				}
-				if got := a.value("/get", c); got != "old" {
-					t.Errorf("after the error the session holds %q, want %q", got, "old")
-				}
+				a.holds("/get", c, "old")
 			})
 		}
 	}
@@ -274,19 +290,14 @@ func TestClientErrorSaves(t *testing.T) {
 			if w.Code != tc.status || w.Body.String() != tc.body {
 				t.Fatalf("got %d %q, want %d %q", w.Code, w.Body, tc.status, tc.body)
 			}
-			c := cookieOf(w, a.m.CookieName())
 			if !tc.saves {
-				if c != nil || a.store.Len() != 0 {
-					t.Fatalf("saved on %d with ShouldSave false: cookie %v, %d records", w.Code, c, a.store.Len())
+				noCookie(t, w)
+				if n := a.store.Len(); n != 0 {
+					t.Errorf("saved on %d with ShouldSave false: %d records", w.Code, n)
 				}
 				return
 			}
-			if c == nil {
-				t.Fatalf("no cookie on %d; Set-Cookie %q", w.Code, w.Header().Values("Set-Cookie"))
-			}
-			if got := a.value("/get", c); got != "flash" {
-				t.Errorf("second request read %q, want %q", got, "flash")
-			}
+			a.holds("/get", a.sessionCookie(w), "flash")
 		})
 	}
 }
@@ -307,13 +318,7 @@ func TestErrorAfterCommit(t *testing.T) {
 	if w.Code != 200 || w.Body.String() != "partial" {
 		t.Fatalf("got %d %q, want 200 %q", w.Code, w.Body, "partial")
 	}
-	c := cookieOf(w, a.m.CookieName())
-	if c == nil {
-		t.Fatal("no cookie")
-	}
-	if got := a.value("/get", c); got != "kept" {
-		t.Errorf("read %q, want %q", got, "kept")
-	}
+	a.holds("/get", a.sessionCookie(w), "kept")
 }
 
 // TestCustomHTTPErrorHandler: the application's HTTPErrorHandler decides
@@ -345,24 +350,15 @@ func TestCustomHTTPErrorHandler(t *testing.T) {
 	if w.Code != http.StatusUnprocessableEntity || w.Body.String() != "invalid" {
 		t.Fatalf("got %d %q", w.Code, w.Body)
 	}
-	c := cookieOf(w, a.m.CookieName())
-	if c == nil {
-		t.Fatal("a 422 from the error handler sent no cookie")
-	}
-	if got := a.value("/get", c); got != "draft" {
-		t.Errorf("read %q, want %q", got, "draft")
-	}
+	c := a.sessionCookie(w)
+	a.holds("/get", c, "draft")
 
 	w = a.do(http.MethodGet, "/broken", c)
 	if w.Code != http.StatusInternalServerError || w.Body.String() != "sorry" {
 		t.Fatalf("got %d %q", w.Code, w.Body)
 	}
-	if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
-		t.Errorf("Set-Cookie on a 500: %q", sc)
-	}
-	if got := a.value("/get", c); got != "draft" {
-		t.Errorf("after the 500 read %q, want %q", got, "draft")
-	}
+	noCookie(t, w)
+	a.holds("/get", c, "draft")
 	// The middleware rendered each error and returned it; echo called the
 	// handler again at the top, where it found the response committed.
 	mu.Lock()
@@ -442,9 +438,7 @@ func TestStreaming(t *testing.T) {
 			if err := <-lateErr; !errors.Is(err, sessions.ErrCommitted) {
 				t.Errorf("change after the flush: %v, want ErrCommitted", err)
 			}
-			if got := a.value("/get", c); got != "early" {
-				t.Errorf("stored %q, want %q", got, "early")
-			}
+			a.holds("/get", c, "early")
 		})
 	}
 }
@@ -474,10 +468,7 @@ func TestDestroy(t *testing.T) {
 				}
 				return tc.then(c)
 			})
-			c := cookieOf(a.do(http.MethodGet, "/seed", nil), a.m.CookieName())
-			if c == nil || a.store.Len() != 1 {
-				t.Fatal("seed failed")
-			}
+			c := a.sessionCookie(a.do(http.MethodGet, "/seed", nil))
 			w := a.do(http.MethodGet, "/logout", c)
 			if w.Code != tc.status {
 				t.Fatalf("status %d, want %d", w.Code, tc.status)
@@ -489,9 +480,7 @@ func TestDestroy(t *testing.T) {
 			if n := a.store.Len(); n != 0 {
 				t.Errorf("store holds %d records after Destroy", n)
 			}
-			if got := a.value("/get", c); got != "<none>" {
-				t.Errorf("old cookie still reads %q", got)
-			}
+			a.holds("/get", c, "<none>")
 		})
 	}
 }
@@ -611,10 +600,7 @@ func TestStoreFailure(t *testing.T) {
 
 				var c *http.Cookie
 				if existing {
-					c = cookieOf(a.do(http.MethodGet, "/seed", nil), a.m.CookieName())
-					if c == nil {
-						t.Fatal("seed failed")
-					}
+					c = a.sessionCookie(a.do(http.MethodGet, "/seed", nil))
 				}
 				fs.mu.Lock()
 				fs.fail = true
@@ -630,9 +616,7 @@ func TestStoreFailure(t *testing.T) {
 				if !errors.Is(handled, errDown) || !errors.Is(handled, sessions.ErrStore) {
 					t.Errorf("ErrorHandler got %v", handled)
 				}
-				if sc := w.Header().Values("Set-Cookie"); len(sc) != 0 {
-					t.Errorf("Set-Cookie on a failed save: %q", sc)
-				}
+				noCookie(t, w)
 				if outerStatus != http.StatusServiceUnavailable || !outerCommitted {
 					t.Errorf("outer middleware saw status %d committed %v, want 503 true", outerStatus, outerCommitted)
 				}
@@ -640,9 +624,7 @@ func TestStoreFailure(t *testing.T) {
 				if existing {
 					want = "old"
 				}
-				if got := a.value("/get", c); got != want {
-					t.Errorf("store holds %q, want %q", got, want)
-				}
+				a.holds("/get", c, want)
 			})
 		}
 	}
@@ -696,34 +678,23 @@ func TestComposition(t *testing.T) {
 		return c.String(http.StatusOK, "public")
 	})
 
-	if w := a.do(http.MethodGet, "/app/admin", nil); w.Code != 401 || len(w.Header().Values("Set-Cookie")) != 0 {
-		t.Fatalf("anonymous admin: %d, Set-Cookie %q", w.Code, w.Header().Values("Set-Cookie"))
+	w := a.do(http.MethodGet, "/app/admin", nil)
+	if w.Code != 401 {
+		t.Fatalf("anonymous admin: %d", w.Code)
 	}
-	w := a.do(http.MethodGet, "/app/login", nil)
-	c := cookieOf(w, a.m.CookieName())
-	if w.Code != 200 || c == nil {
-		t.Fatalf("login: %d, cookie %v", w.Code, c)
-	}
+	noCookie(t, w)
+	c := a.sessionCookie(a.do(http.MethodGet, "/app/login", nil))
 	if w := a.do(http.MethodGet, "/app/admin", c); w.Code != 200 || w.Body.String() != "secret" {
 		t.Fatalf("admin: %d %q", w.Code, w.Body)
 	}
 	if w := a.do(http.MethodGet, "/app/admin/fail", c); w.Code != 500 || w.Body.String() != "{\"message\":\"Internal Server Error\"}\n" {
 		t.Fatalf("admin/fail: %d %q", w.Code, w.Body)
 	}
-	if got := a.value("/app/get", c); got != "bob" {
-		t.Errorf("after the 500 read %q, want %q", got, "bob")
-	}
+	a.holds("/app/get", c, "bob")
 	if w := a.do(http.MethodGet, "/public", c); w.Code != 200 {
 		t.Errorf("public: %d %q", w.Code, w.Body)
 	}
-	w = a.do(http.MethodGet, "/route", nil)
-	rc := cookieOf(w, a.m.CookieName())
-	if rc == nil {
-		t.Fatal("route-level middleware sent no cookie")
-	}
-	if got := a.value("/route/get", rc); got != "route" {
-		t.Errorf("route-level read %q, want %q", got, "route")
-	}
+	a.holds("/route/get", a.sessionCookie(a.do(http.MethodGet, "/route", nil)), "route")
 
 	// The logger outside saw the real statuses and the returned errors.
 	mu.Lock()
@@ -767,16 +738,14 @@ func TestResponseHooks(t *testing.T) {
 		return c.String(http.StatusOK, "hooked")
 	})
 	w := a.do(http.MethodGet, "/hooks", nil)
-	c := cookieOf(w, a.m.CookieName())
-	if w.Code != 200 || c == nil {
-		t.Fatalf("got %d, cookie %v", w.Code, c)
+	if w.Code != 200 {
+		t.Fatalf("got %d", w.Code)
 	}
+	c := a.sessionCookie(w)
 	if err := <-afterErr; !errors.Is(err, sessions.ErrCommitted) {
 		t.Errorf("Set in After: %v, want ErrCommitted", err)
 	}
-	if got := a.value("/get", c); got != "before" {
-		t.Errorf("stored %q, want %q", got, "before")
-	}
+	a.holds("/get", c, "before")
 }
 
 // TestGzip: echo's Gzip middleware, which replaces the response writer
@@ -799,31 +768,18 @@ func TestGzip(t *testing.T) {
 				return nil
 			}))
 			a.e.GET("/fail", setter("lost", func(c echo.Context) error { return errors.New("boom") }))
-			req := httptest.NewRequest(http.MethodGet, "/set", nil)
-			req.Header.Set(echo.HeaderAcceptEncoding, "gzip")
-			w := httptest.NewRecorder()
-			a.e.ServeHTTP(w, req)
+			w := a.do(http.MethodGet, "/set", nil, echo.HeaderAcceptEncoding, "gzip")
 			if w.Code != 200 || w.Header().Get(echo.HeaderContentEncoding) != "gzip" {
 				t.Fatalf("got %d, Content-Encoding %q", w.Code, w.Header().Get(echo.HeaderContentEncoding))
 			}
-			c := cookieOf(w, a.m.CookieName())
-			if c == nil {
-				t.Fatal("no cookie on a gzipped response")
+			c := a.sessionCookie(w)
+			a.holds("/get", c, "zipped")
+			w = a.do(http.MethodGet, "/fail", c, echo.HeaderAcceptEncoding, "gzip")
+			if w.Code != 500 {
+				t.Fatalf("fail: %d", w.Code)
 			}
-			if got := a.value("/get", c); got != "zipped" {
-				t.Errorf("read %q, want %q", got, "zipped")
-			}
-			req = httptest.NewRequest(http.MethodGet, "/fail", nil)
-			req.Header.Set(echo.HeaderAcceptEncoding, "gzip")
-			req.AddCookie(c)
-			w = httptest.NewRecorder()
-			a.e.ServeHTTP(w, req)
-			if w.Code != 500 || len(w.Header().Values("Set-Cookie")) != 0 {
-				t.Fatalf("fail: %d, Set-Cookie %q", w.Code, w.Header().Values("Set-Cookie"))
-			}
-			if got := a.value("/get", c); got != "zipped" {
-				t.Errorf("after the 500 read %q, want %q", got, "zipped")
-			}
+			noCookie(t, w)
+			a.holds("/get", c, "zipped")
 		})
 	}
 }
