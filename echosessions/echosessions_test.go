@@ -134,6 +134,14 @@ func (a *app) holds(path string, c *http.Cookie, want string) {
 	}
 }
 
+// answered fails the test unless w has status and body.
+func answered(t *testing.T, w *httptest.ResponseRecorder, status int, body string) {
+	t.Helper()
+	if w.Code != status || w.Body.String() != body {
+		t.Fatalf("got %d %q, want %d %q", w.Code, w.Body, status, body)
+	}
+}
+
 // noCookie fails the test if w sets a cookie.
 func noCookie(t *testing.T, w *httptest.ResponseRecorder) {
 	t.Helper()
@@ -172,9 +180,7 @@ func TestNewSessionGetsCookie(t *testing.T) {
 			a.e.GET("/set", setter("v-"+tc.name, tc.then))
 
 			w := a.do(http.MethodGet, "/set", nil)
-			if w.Code != tc.status || w.Body.String() != tc.body {
-				t.Fatalf("got %d %q, want %d %q", w.Code, w.Body, tc.status, tc.body)
-			}
+			answered(t, w, tc.status, tc.body)
 			c := a.sessionCookie(w)
 			if !c.HttpOnly || !c.Secure || c.MaxAge <= 0 {
 				t.Errorf("cookie attributes: %+v", c)
@@ -287,9 +293,7 @@ func TestClientErrorSaves(t *testing.T) {
 			a.e.GET("/set", setter("flash", func(echo.Context) error { return tc.err }))
 
 			w := a.do(http.MethodGet, "/set", nil)
-			if w.Code != tc.status || w.Body.String() != tc.body {
-				t.Fatalf("got %d %q, want %d %q", w.Code, w.Body, tc.status, tc.body)
-			}
+			answered(t, w, tc.status, tc.body)
 			if !tc.saves {
 				noCookie(t, w)
 				if n := a.store.Len(); n != 0 {
@@ -315,9 +319,7 @@ func TestErrorAfterCommit(t *testing.T) {
 		return errors.New("failed after writing")
 	}))
 	w := a.do(http.MethodGet, "/set", nil)
-	if w.Code != 200 || w.Body.String() != "partial" {
-		t.Fatalf("got %d %q, want 200 %q", w.Code, w.Body, "partial")
-	}
+	answered(t, w, 200, "partial")
 	a.holds("/get", a.sessionCookie(w), "kept")
 }
 
@@ -347,16 +349,12 @@ func TestCustomHTTPErrorHandler(t *testing.T) {
 	a.e.GET("/broken", setter("lost", func(echo.Context) error { return errors.New("broken") }))
 
 	w := a.do(http.MethodGet, "/invalid", nil)
-	if w.Code != http.StatusUnprocessableEntity || w.Body.String() != "invalid" {
-		t.Fatalf("got %d %q", w.Code, w.Body)
-	}
+	answered(t, w, http.StatusUnprocessableEntity, "invalid")
 	c := a.sessionCookie(w)
 	a.holds("/get", c, "draft")
 
 	w = a.do(http.MethodGet, "/broken", c)
-	if w.Code != http.StatusInternalServerError || w.Body.String() != "sorry" {
-		t.Fatalf("got %d %q", w.Code, w.Body)
-	}
+	answered(t, w, http.StatusInternalServerError, "sorry")
 	noCookie(t, w)
 	a.holds("/get", c, "draft")
 	// The middleware rendered each error and returned it; echo called the
@@ -518,9 +516,7 @@ func TestSessionAccess(t *testing.T) {
 		return c.String(http.StatusOK, "ok")
 	})
 	for _, path := range []string{"/in", "/out"} {
-		if w := a.do(http.MethodGet, path, nil); w.Code != 200 || w.Body.String() != "ok" {
-			t.Errorf("%s: %d %q", path, w.Code, w.Body)
-		}
+		answered(t, a.do(http.MethodGet, path, nil), 200, "ok")
 	}
 	if echosessions.Session(nil) != nil {
 		t.Error("Session(nil) is not nil")
@@ -610,9 +606,7 @@ func TestStoreFailure(t *testing.T) {
 				fs.fail = false
 				fs.mu.Unlock()
 
-				if w.Code != http.StatusServiceUnavailable || w.Body.String() != "try again later\n" {
-					t.Fatalf("got %d %q, want the ErrorHandler's 503", w.Code, w.Body)
-				}
+				answered(t, w, http.StatusServiceUnavailable, "try again later\n")
 				if !errors.Is(handled, errDown) || !errors.Is(handled, sessions.ErrStore) {
 					t.Errorf("ErrorHandler got %v", handled)
 				}
@@ -684,12 +678,8 @@ func TestComposition(t *testing.T) {
 	}
 	noCookie(t, w)
 	c := a.sessionCookie(a.do(http.MethodGet, "/app/login", nil))
-	if w := a.do(http.MethodGet, "/app/admin", c); w.Code != 200 || w.Body.String() != "secret" {
-		t.Fatalf("admin: %d %q", w.Code, w.Body)
-	}
-	if w := a.do(http.MethodGet, "/app/admin/fail", c); w.Code != 500 || w.Body.String() != "{\"message\":\"Internal Server Error\"}\n" {
-		t.Fatalf("admin/fail: %d %q", w.Code, w.Body)
-	}
+	answered(t, a.do(http.MethodGet, "/app/admin", c), 200, "secret")
+	answered(t, a.do(http.MethodGet, "/app/admin/fail", c), 500, "{\"message\":\"Internal Server Error\"}\n")
 	a.holds("/app/get", c, "bob")
 	if w := a.do(http.MethodGet, "/public", c); w.Code != 200 {
 		t.Errorf("public: %d %q", w.Code, w.Body)
