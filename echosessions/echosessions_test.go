@@ -405,7 +405,16 @@ func TestStreaming(t *testing.T) {
 			srv := httptest.NewServer(a.e)
 			defer srv.Close()
 
-			resp, err := srv.Client().Get(srv.URL + "/stream")
+			// The handler is still blocked when the headers arrive: only
+			// the flush can have sent them. Without it, the request times
+			// out instead of hanging.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			req, err := http.NewRequestWithContext(ctx, http.MethodGet, srv.URL+"/stream", nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := srv.Client().Do(req)
 			if err != nil {
 				close(release)
 				t.Fatal(err)
@@ -771,5 +780,32 @@ func TestGzip(t *testing.T) {
 			noCookie(t, w)
 			a.holds("/get", c, "zipped")
 		})
+	}
+}
+
+// TestRegisteredTwice: the same Manager installed both globally and on a
+// group behaves as one: one cookie, one saved session, one rendering of an
+// error.
+func TestRegisteredTwice(t *testing.T) {
+	a := newApp(t, nil)
+	a.e.Use(echosessions.Middleware(a.m))
+	g := a.e.Group("/g", echosessions.Middleware(a.m))
+	g.GET("/get", getValue)
+	g.GET("/set", setter("twice", func(c echo.Context) error { return c.String(http.StatusOK, "ok") }))
+	g.GET("/fail", setter("lost", func(echo.Context) error { return echo.ErrInternalServerError }))
+
+	w := a.do(http.MethodGet, "/g/set", nil)
+	answered(t, w, 200, "ok")
+	if n := len(w.Header().Values("Set-Cookie")); n != 1 {
+		t.Fatalf("%d Set-Cookie headers: %q", n, w.Header().Values("Set-Cookie"))
+	}
+	c := a.sessionCookie(w)
+	a.holds("/g/get", c, "twice")
+	w = a.do(http.MethodGet, "/g/fail", c)
+	answered(t, w, 500, "{\"message\":\"Internal Server Error\"}\n")
+	noCookie(t, w)
+	a.holds("/g/get", c, "twice")
+	if n := a.store.Len(); n != 1 {
+		t.Errorf("store holds %d records, want 1", n)
 	}
 }
