@@ -1,0 +1,43 @@
+// Package echosessions adapts [github.com/sessionkit/sessions] to echo v4
+// (github.com/labstack/echo/v4).
+//
+// Install [Middleware] and get the session in handlers with [Session]:
+//
+//	e := echo.New()
+//	e.Use(middleware.Recover(), echosessions.Middleware(m))
+//	var views = sessions.Key[int]("views")
+//	e.GET("/", func(c echo.Context) error {
+//		s := echosessions.Session(c)
+//		n, _, err := views.Get(s)
+//		if err == nil {
+//			err = views.Set(s, n+1) // saved with the response, if its status is below 500
+//		}
+//		if err != nil {
+//			return echo.NewHTTPError(http.StatusServiceUnavailable, "session unavailable")
+//		}
+//		return c.String(http.StatusOK, strconv.Itoa(n+1))
+//	})
+//
+// Everything the core package documents holds: sessions are lazy, saved
+// once just before the response headers are written, and a change after
+// that returns [sessions.ErrCommitted]; c.Response().Flush() commits the
+// session with the first chunk.
+//
+// # Why not echo.WrapMiddleware
+//
+// echo.WrapMiddleware(m.Handler) runs the handler inside m.Handler, so a
+// handler that returns an error (echo.NewHTTPError(500), a plain error)
+// comes back to m.Handler with nothing written: the session is committed
+// as a 200, saving the handler's changes and sending its cookie, and only
+// then does echo render the error. [Middleware] renders a returned error
+// through echo's HTTPErrorHandler first, so the session sees the real
+// status, and [sessions.Options.ShouldSave] decides as for net/http.
+//
+// # Returned errors
+//
+// After rendering it, [Middleware] returns the error up the chain (as
+// echo's RequestLogger with HandleError does) so that loggers and tracing
+// further out see it. echo's default HTTPErrorHandler does nothing for a
+// committed response; a custom one must return early when
+// c.Response().Committed, or the error is rendered twice.
+package echosessions
