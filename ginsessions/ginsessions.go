@@ -206,26 +206,19 @@ func (w *writer) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 // Unwrap returns the writer this one replaced, for [http.ResponseController].
 func (w *writer) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
-// canHijack reports whether the connection under rw can be hijacked. gin's
-// writer always offers Hijack (and panics when what it wraps cannot), so
-// it is looked through, as are this package's writers.
+// canHijack reports whether the connection under rw can be hijacked. A
+// gin.ResponseWriter (gin's own, this package's) always offers Hijack, and
+// gin's panics when what it wraps cannot, so those are looked through
+// where they can be unwrapped, as are other wrappers that are not
+// Hijackers themselves.
 func canHijack(rw http.ResponseWriter) bool {
 	for {
-		switch t := rw.(type) {
-		case *writer:
-			rw = t.ResponseWriter
-		case gin.ResponseWriter:
-			u, ok := t.(interface{ Unwrap() http.ResponseWriter })
-			if !ok {
-				return true // another framework writer: let it answer
-			}
-			rw = u.Unwrap()
-		case http.Hijacker:
-			return true
-		case interface{ Unwrap() http.ResponseWriter }:
-			rw = t.Unwrap()
-		default:
-			return false
+		_, isGin := rw.(gin.ResponseWriter)
+		_, isHijacker := rw.(http.Hijacker)
+		u, canUnwrap := rw.(interface{ Unwrap() http.ResponseWriter })
+		if !canUnwrap || (isHijacker && !isGin) {
+			return isHijacker
 		}
+		rw = u.Unwrap()
 	}
 }

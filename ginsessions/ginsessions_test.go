@@ -718,6 +718,12 @@ func TestUntouched(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || len(resp.Header.Values("Set-Cookie")) != 0 || resp.Header.Get("Vary") != "" {
 		t.Errorf("status %d, Set-Cookie %q, Vary %q", resp.StatusCode, resp.Header.Values("Set-Cookie"), resp.Header.Get("Vary"))
 	}
+	// gin runs the global middlewares for an unknown route too, then
+	// writes its 404 body through c.Writer.
+	resp = serve(r, http.MethodGet, "/nope", nil)
+	if b := body(t, resp); resp.StatusCode != http.StatusNotFound || b != "404 page not found" || len(resp.Header.Values("Set-Cookie")) != 0 {
+		t.Errorf("unknown route: %d %q, Set-Cookie %q", resp.StatusCode, b, resp.Header.Values("Set-Cookie"))
+	}
 }
 
 func discardLogger() *slog.Logger { return slog.New(slog.DiscardHandler) }
