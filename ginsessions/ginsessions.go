@@ -39,9 +39,10 @@
 // returns: a status it sets then does not count for the session, and
 // changes it makes return [sessions.ErrCommitted].
 //
-// A handler that panics saves nothing: the middleware steps aside, and
-// what gin.Recovery (installed before it) answers carries no session
-// cookie. If the store fails at commit, the Manager's
+// A handler that panics before the response went out commits nothing,
+// whatever ShouldSave says: the middleware steps aside, and what
+// gin.Recovery (installed before it) answers carries no session cookie.
+// (Changes that are saved at once, such as [sessions.Update], stand.) If the store fails at commit, the Manager's
 // [sessions.Options.ErrorHandler] answers instead, and the handler's body
 // is dropped (its writes return an error).
 //
