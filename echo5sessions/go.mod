@@ -4,7 +4,7 @@ go 1.25.0
 
 require (
 	github.com/labstack/echo/v5 v5.4.6
-	github.com/sessionkit/sessions v0.0.0-00010101000000-000000000000
+	github.com/sessionkit/sessions v0.1.0
 )
 
 require golang.org/x/time v0.15.0 // indirect

@@ -1,10 +1,10 @@
 module github.com/sessionkit/sessions/echosessions
 
-go 1.26.0
+go 1.25.0
 
 require (
-	github.com/labstack/echo/v4 v4.16.5
-	github.com/sessionkit/sessions v0.0.0-00010101000000-000000000000
+	github.com/labstack/echo/v4 v4.16.0
+	github.com/sessionkit/sessions v0.1.0
 )
 
 require (
@@ -13,10 +13,10 @@ require (
 	github.com/mattn/go-isatty v0.0.22 // indirect
 	github.com/valyala/bytebufferpool v1.0.0 // indirect
 	github.com/valyala/fasttemplate v1.2.2 // indirect
-	golang.org/x/crypto v0.57.0 // indirect
-	golang.org/x/net v0.60.0 // indirect
-	golang.org/x/sys v0.48.0 // indirect
-	golang.org/x/text v0.42.0 // indirect
+	golang.org/x/crypto v0.53.0 // indirect
+	golang.org/x/net v0.56.0 // indirect
+	golang.org/x/sys v0.46.0 // indirect
+	golang.org/x/text v0.40.0 // indirect
 	golang.org/x/time v0.15.0 // indirect
 )
 
