@@ -49,6 +49,15 @@
 // status. A change refused for its own sake (a [TooLargeError]) leaves the
 // session as it was and is the handler's to handle.
 //
+// # Client-side sessions
+//
+// [NewClientSide] keeps each session in its cookie, sealed under
+// [Options.Keys], with the same [Session] API and the same expiry rules,
+// cookie attributes and error handling as server-side sessions (one code
+// path). Concurrent writes are last-writer-wins in this mode, and a copied
+// cookie stays valid until its expiry unless [Options.Revocation] is set.
+// With a server-side store, [Options.Keys] signs the session token instead.
+//
 // # Frameworks, observability and tests
 //
 // [Manager.Handler] is plain net/http middleware (chi takes it as is).

@@ -143,3 +143,51 @@ func ExampleValue() {
 	// theme ""
 	// theme "dark"
 }
+
+// Client-side sessions: the session lives in a sealed cookie, no store.
+// Handlers are the same as with a server-side store.
+func ExampleNewClientSide() {
+	key := make([]byte, 32) // in production: 32 bytes from crypto/rand, kept secret
+	m, err := sessions.NewClientSide(&sessions.Options{
+		Keys:    [][]byte{key}, // a new key goes first; old ones stay until their cookies expire
+		Purpose: "shop",        // a cookie sealed for another application never opens here
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, err := sessions.Update(sessions.FromContext(r.Context()), "visits", func(n int) int { return n + 1 })
+		if err != nil {
+			http.Error(w, "session unavailable", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, "visit %d", n)
+	}))
+	get, done := browse(h)
+	defer done()
+	fmt.Println(get("/"))
+	fmt.Println(get("/"))
+	// Output:
+	// visit 1
+	// visit 2
+}
+
+// Signed tokens: with Options.Keys on a server-side store, a forged or
+// random cookie is rejected before any store call.
+func ExampleOptions_keys() {
+	store, _ := memstore.New(nil)
+	m, err := sessions.New(store, &sessions.Options{Keys: [][]byte{make([]byte, 32)}})
+	if err != nil {
+		log.Fatal(err)
+	}
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, ok, _ := sessions.Get[string](sessions.FromContext(r.Context()), "user")
+		fmt.Fprintf(w, "session found: %v", ok)
+	}))
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(&http.Cookie{Name: m.CookieName(), Value: strings.Repeat("A", 43) + "." + strings.Repeat("A", 27)})
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	fmt.Println(w.Body.String(), "records:", store.Len())
+	// Output: session found: false records: 0
+}
