@@ -167,15 +167,8 @@ func (s *Session) saveSealed(now time.Time, renew bool) error {
 		s.ops, s.dirty = s.ops[:0], false
 		return nil // never issue an empty session
 	}
-	if s.rec.start == 0 {
-		s.rec.start = now.UnixMilli()
-	}
-	exp := s.m.expiry(&s.rec, now)
-	if !exp.After(now) {
-		return s.end()
-	}
-	data, err := s.encode(now)
-	if err != nil {
+	exp, data, done, err := s.prepare(now)
+	if done || err != nil {
 		return err
 	}
 	id := s.id

@@ -951,12 +951,8 @@ func (s *Session) saveFrom(now time.Time, first int) error {
 		return s.create(now)
 	}
 	for attempt := first; ; attempt++ {
-		exp := s.m.expiry(&s.rec, now)
-		if !exp.After(now) {
-			return s.end()
-		}
-		data, err := s.encode(now)
-		if err != nil {
+		exp, data, done, err := s.prepare(now)
+		if done || err != nil {
 			return err
 		}
 		ctx := s.begin(OpUpdate, attempt)
@@ -982,6 +978,21 @@ func (s *Session) saveFrom(now time.Time, first int) error {
 			return err
 		}
 	}
+}
+
+// prepare computes the expiry of the session's next write and encodes
+// the record for it. done is true when the session has expired instead:
+// it was ended, and err is end's error.
+func (s *Session) prepare(now time.Time) (exp time.Time, data []byte, done bool, err error) {
+	if s.rec.start == 0 {
+		s.rec.start = now.UnixMilli()
+	}
+	exp = s.m.expiry(&s.rec, now)
+	if !exp.After(now) {
+		return exp, nil, true, s.end()
+	}
+	data, err = s.encode(now)
+	return exp, data, false, err
 }
 
 // maxStampLen bounds what encode's stamps (the time of the write and the
@@ -1066,15 +1077,8 @@ func (s *Session) sleep(attempt int) error {
 
 // create stores the session under a fresh ID.
 func (s *Session) create(now time.Time) error {
-	if s.rec.start == 0 {
-		s.rec.start = now.UnixMilli()
-	}
-	exp := s.m.expiry(&s.rec, now)
-	if !exp.After(now) {
-		return s.end()
-	}
-	data, err := s.encode(now)
-	if err != nil {
+	exp, data, done, err := s.prepare(now)
+	if done || err != nil {
 		return err
 	}
 	tok, id, err := s.createRecord(data, exp, now)
@@ -1146,12 +1150,8 @@ func (s *Session) commitRenew(now time.Time) error {
 		return s.save(now)
 	}
 	for attempt := 1; ; attempt++ {
-		exp := s.m.expiry(&s.rec, now)
-		if !exp.After(now) {
-			return s.end()
-		}
-		data, err := s.encode(now)
-		if err != nil {
+		exp, data, done, err := s.prepare(now)
+		if done || err != nil {
 			return err
 		}
 		tok, id, err := s.createRecord(data, exp, now)
