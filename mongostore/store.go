@@ -197,35 +197,57 @@ func (s *Store) Collection() *mongo.Collection { return s.coll }
 // (MongoDB's error code 238, NotImplemented).
 const codeNotImplemented = 238
 
-// EnsureIndexes creates the store's indexes if they do not exist: a
-// secondary index on owner, and a TTL index on expiry (or, with
-// Options.NoTTLIndex or on a server that answers NotImplemented for TTL
-// indexes, such as FerretDB, a plain index; the first such answer is
-// logged once per Store). It is idempotent; createIndexes with an existing,
-// identical index is a no-op on the server. Changing TTLDelay or NoTTLIndex
-// for an existing collection needs the old expiry index dropped first
-// (MongoDB answers IndexOptionsConflict), or a collMod.
+// EnsureIndexes creates the store's indexes that do not exist yet (by
+// name): the secondary index on owner, and the index on expiry, a TTL index
+// unless Options.NoTTLIndex is set or the server answers NotImplemented for
+// TTL indexes (FerretDB), in which case it is a plain index and the first
+// such answer is logged, once per Store. It leaves existing indexes as they
+// are: to change TTLDelay or NoTTLIndex for an existing collection, drop the
+// expiry index first (or change it with collMod). It is idempotent and safe
+// to run from many instances at once.
 func (s *Store) EnsureIndexes(ctx context.Context) error {
-	owner := mongo.IndexModel{Keys: bson.D{{Key: "owner", Value: 1}}, Options: options.Index().SetName(OwnerIndexName)}
-	plain := mongo.IndexModel{Keys: bson.D{{Key: "expiry", Value: 1}}, Options: options.Index().SetName(ExpiryIndex)}
-	if s.noTTL {
-		return s.createIndexes(ctx, owner, plain)
+	have, err := s.indexNames(ctx)
+	if err != nil {
+		return fmt.Errorf("mongostore: ensure indexes: %w", err)
 	}
-	ttl := mongo.IndexModel{Keys: bson.D{{Key: "expiry", Value: 1}}, Options: options.Index().SetName(ExpiryIndex).SetExpireAfterSeconds(s.ttl)}
-	err := s.createIndexes(ctx, owner, ttl)
-	var se mongo.ServerError
-	if err == nil || !errors.As(err, &se) || !se.HasErrorCode(codeNotImplemented) {
-		return err
+	if !have[OwnerIndexName] {
+		if err := s.createIndex(ctx, "owner", options.Index().SetName(OwnerIndexName)); err != nil {
+			return err
+		}
 	}
-	s.warnOnce.Do(func() {
-		s.logger.LogAttrs(ctx, slog.LevelInfo, "mongostore: the server does not support TTL indexes; expired sessions are removed only by DeleteExpired (run Manager.Sweep)",
-			slog.String("collection", s.coll.Name()), slog.String("error", err.Error()))
-	})
-	return s.createIndexes(ctx, owner, plain)
+	if have[ExpiryIndex] {
+		return nil
+	}
+	if !s.noTTL {
+		err := s.createIndex(ctx, "expiry", options.Index().SetName(ExpiryIndex).SetExpireAfterSeconds(s.ttl))
+		var se mongo.ServerError
+		if err == nil || !errors.As(err, &se) || !se.HasErrorCode(codeNotImplemented) {
+			return err
+		}
+		s.warnOnce.Do(func() {
+			s.logger.LogAttrs(ctx, slog.LevelInfo, "mongostore: the server does not support TTL indexes; expired sessions are removed only by DeleteExpired (run Manager.Sweep)",
+				slog.String("collection", s.coll.Name()), slog.String("error", err.Error()))
+		})
+	}
+	return s.createIndex(ctx, "expiry", options.Index().SetName(ExpiryIndex))
 }
 
-func (s *Store) createIndexes(ctx context.Context, models ...mongo.IndexModel) error {
-	if _, err := s.coll.Indexes().CreateMany(ctx, models); err != nil {
+func (s *Store) indexNames(ctx context.Context) (map[string]bool, error) {
+	cur, err := s.coll.Indexes().List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer cur.Close(ctx)
+	names := map[string]bool{}
+	for cur.Next(ctx) {
+		names[cur.Current.Lookup("name").StringValue()] = true
+	}
+	return names, cur.Err()
+}
+
+func (s *Store) createIndex(ctx context.Context, field string, opts *options.IndexOptionsBuilder) error {
+	m := mongo.IndexModel{Keys: bson.D{{Key: field, Value: 1}}, Options: opts}
+	if _, err := s.coll.Indexes().CreateOne(ctx, m); err != nil {
 		return fmt.Errorf("mongostore: ensure indexes: %w", err)
 	}
 	return nil

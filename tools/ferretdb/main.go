@@ -56,7 +56,7 @@ func main() {
 	pgURL := flag.String("postgresql-url", "postgres://postgres@127.0.0.1:5432/ferretdb", "PostgreSQL database for -handler postgresql")
 	dir := flag.String("dir", filepath.Join(os.TempDir(), "sessionkit-ferretdb"), "directory for the Unix socket, and the data of -handler sqlite")
 	serialize := flag.Bool("serialize-writes", true, "let one write command through at a time (see the package doc)")
-	logLevel := flag.String("log-level", "error", "FerretDB log level: debug, info, warn or error")
+	logLevel := flag.String("log-level", "error+1", "FerretDB log level (debug, info, warn, error, error+1: only panics; FerretDB logs every duplicate key at error)")
 	check := flag.String("check", "", "only send a ping to this address and exit 0 if it answers ok")
 	flag.Parse()
 
