@@ -40,7 +40,7 @@ build() {
 		mkdir -p "$cache"
 		log "building FerretDB ($src) into $bin"
 		start=$(date +%s)
-		(cd "$src" && GOWORK=off GOFLAGS=-mod=readonly go build -trimpath -o "$bin.tmp" .)
+		(cd "$src" && GOWORK=off GOFLAGS=-mod=readonly go build -o "$bin.tmp" .)
 		mv "$bin.tmp" "$bin"
 		log "built in $(($(date +%s) - start)) s"
 	fi

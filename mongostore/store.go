@@ -13,8 +13,9 @@
 //
 // Records live in one collection (default "sessions"), one document each:
 //
-//	{_id: "<64 hex>", data: BinData(0, ...), version: NumberLong(1),
-//	 expiry: ISODate("..."), owner: "user-42"}
+//	{_id: "<64 hex>", data: BinData(0, ...), version: NumberLong(1), expiry: ISODate("..."), owner: "user-42"}
+//
+// Its fields are:
 //
 //   - _id: the hashed session id, the 64 lower-case hexadecimal characters
 //     the Manager passes.
@@ -62,6 +63,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"go.mongodb.org/mongo-driver/v2/bson"
 	"go.mongodb.org/mongo-driver/v2/mongo"
@@ -95,6 +97,11 @@ var (
 	// ErrInvalidID is wrapped by Create when the id is not 64 lower-case
 	// hexadecimal characters.
 	ErrInvalidID = errors.New("mongostore: malformed session id")
+	// ErrInvalidOwner is wrapped by Create and Update when the owner is
+	// not valid UTF-8: BSON strings are UTF-8, and servers may alter
+	// other bytes (FerretDB does), so such an owner could not be found
+	// again.
+	ErrInvalidOwner = errors.New("mongostore: owner is not valid UTF-8")
 	// ErrInvalidOptions is wrapped by New when an argument or option is
 	// out of range.
 	ErrInvalidOptions = errors.New("mongostore: invalid options")
@@ -266,10 +273,14 @@ type record struct {
 // an expired document, or inserts when there is none, or fails with a
 // duplicate-key error on _id because a live document exists (reported as
 // created == false). Two racing creators of one id cannot both succeed. A
-// malformed id is an error wrapping [ErrInvalidID].
+// malformed id is an error wrapping [ErrInvalidID], an owner that is not
+// valid UTF-8 one wrapping [ErrInvalidOwner].
 func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.Time, owner string, now time.Time) (bool, error) {
 	if !validID(id) {
 		return false, fmt.Errorf("mongostore: create: %w", ErrInvalidID)
+	}
+	if !utf8.ValidString(owner) {
+		return false, fmt.Errorf("mongostore: create: %w", ErrInvalidOwner)
 	}
 	_, err := s.coll.ReplaceOne(ctx, createFilter(id, now), newDoc(data, 1, expiry, owner), upsert)
 	if err != nil {
@@ -336,10 +347,14 @@ func (s *Store) Load(ctx context.Context, id string, now time.Time) ([]byte, int
 // record is live at now and still has the given version: one replaceOne
 // filtered on {_id, version, expiry > now}. When nothing matched, a second
 // query tells a live record with another version (found == true) from an
-// absent or expired one (found == false).
+// absent or expired one (found == false). An owner that is not valid UTF-8
+// is an error wrapping [ErrInvalidOwner].
 func (s *Store) Update(ctx context.Context, id string, version int64, data []byte, expiry time.Time, owner string, now time.Time) (bool, bool, error) {
 	if !validID(id) {
 		return false, false, nil
+	}
+	if !utf8.ValidString(owner) {
+		return false, false, fmt.Errorf("mongostore: update: %w", ErrInvalidOwner)
 	}
 	res, err := s.coll.ReplaceOne(ctx, updateFilter(id, version, now), newDoc(data, version+1, expiry, owner))
 	if err != nil {
@@ -452,10 +467,10 @@ func (s *Store) findIDs(ctx context.Context, filter bson.D, opts *options.FindOp
 var idsOnly = options.Find().SetProjection(bson.D{{Key: "_id", Value: 1}})
 
 // ListOwner returns the ids of the records owned by owner that are live at
-// now, in no particular order. The empty owner yields an empty list without
-// a query.
+// now, in no particular order. The empty owner, and one that is not valid
+// UTF-8 (never stored), yield an empty list without a query.
 func (s *Store) ListOwner(ctx context.Context, owner string, now time.Time) ([]string, error) {
-	if owner == "" {
+	if owner == "" || !utf8.ValidString(owner) {
 		return []string{}, nil
 	}
 	filter := bson.D{{Key: "owner", Value: owner}, {Key: "expiry", Value: bson.D{{Key: "$gt", Value: bson.NewDateTimeFromTime(now)}}}}
@@ -469,9 +484,10 @@ func (s *Store) ListOwner(ctx context.Context, owner string, now time.Time) ([]s
 // DeleteOwner removes every record owned by owner and returns how many of
 // them were live at now. It runs two deletes over the owner index: the
 // records live at now (counted), then the expired ones. A record the owner
-// gets while it runs may survive it. The empty owner deletes nothing.
+// gets while it runs may survive it. The empty owner, and one that is not
+// valid UTF-8 (never stored), delete nothing.
 func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (int, error) {
-	if owner == "" {
+	if owner == "" || !utf8.ValidString(owner) {
 		return 0, nil
 	}
 	at := bson.NewDateTimeFromTime(now)

@@ -595,6 +595,36 @@ func TestMalformedIDs(t *testing.T) {
 	}
 }
 
+// TestInvalidUTF8Owner: BSON strings are UTF-8, so an owner that is not is
+// refused rather than stored in a form ListOwner would never match.
+func TestInvalidUTF8Owner(t *testing.T) {
+	t.Parallel()
+	s, _ := newStore(t, nil)
+	ctx := context.Background()
+	id, owner := testID(t, 1), "user-\xff"
+	if ok, err := s.Create(ctx, id, nil, t0.Add(time.Hour), owner, t0); !errors.Is(err, mongostore.ErrInvalidOwner) || ok {
+		t.Errorf("Create = %v, %v; want ErrInvalidOwner", ok, err)
+	}
+	if _, _, _, found, _ := s.Load(ctx, id, t0); found {
+		t.Error("a refused Create stored the record")
+	}
+	if ok, err := s.Create(ctx, id, nil, t0.Add(time.Hour), "user", t0); err != nil || !ok {
+		t.Fatal(ok, err)
+	}
+	if ok, found, err := s.Update(ctx, id, 1, nil, t0.Add(time.Hour), owner, t0); !errors.Is(err, mongostore.ErrInvalidOwner) || ok || found {
+		t.Errorf("Update = %v, %v, %v; want ErrInvalidOwner", ok, found, err)
+	}
+	if ids, err := s.ListOwner(ctx, owner, t0); err != nil || len(ids) != 0 || ids == nil {
+		t.Errorf("ListOwner = %#v, %v; want an empty list", ids, err)
+	}
+	if n, err := s.DeleteOwner(ctx, owner, t0); err != nil || n != 0 {
+		t.Errorf("DeleteOwner = %d, %v", n, err)
+	}
+	if _, v, _, found, _ := s.Load(ctx, id, t0); !found || v != 1 {
+		t.Errorf("the record changed: v%d %v", v, found)
+	}
+}
+
 // TestForeignDocuments: documents another program put in the collection
 // (an ObjectID _id, no expiry) neither break nor leak into the store's
 // listings.
@@ -867,7 +897,10 @@ func TestCanceledContext(t *testing.T) {
 // given context.
 func storeCalls(s *mongostore.Store, id string, now time.Time) map[string]func(context.Context) error {
 	return map[string]func(context.Context) error{
-		"Create": func(ctx context.Context) error { _, err := s.Create(ctx, id, nil, now.Add(time.Hour), "", now); return err },
+		"Create": func(ctx context.Context) error {
+			_, err := s.Create(ctx, id, nil, now.Add(time.Hour), "", now)
+			return err
+		},
 		"Load":   func(ctx context.Context) error { _, _, _, _, err := s.Load(ctx, id, now); return err },
 		"Update": func(ctx context.Context) error { _, _, err := s.Update(ctx, id, 1, nil, now, "", now); return err },
 		"Touch":  func(ctx context.Context) error { _, err := s.Touch(ctx, id, now, now); return err },
