@@ -135,26 +135,8 @@ func benchOps(b *testing.B, s *mongostore.Store, coll *mongo.Collection) []bench
 func BenchmarkStore(b *testing.B) {
 	s, coll := newStore(b, nil)
 	for _, op := range benchOps(b, s, coll) {
-		b.Run(op.name+"/impl=store", func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i++
-				if err := op.store(i); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
-		b.Run(op.name+"/impl=raw", func(b *testing.B) {
-			b.ReportAllocs()
-			i := 0
-			for b.Loop() {
-				i++
-				if err := op.raw(i); err != nil {
-					b.Fatal(err)
-				}
-			}
-		})
+		b.Run(op.name+"/impl=store", func(b *testing.B) { loop(b, op.store) })
+		b.Run(op.name+"/impl=raw", func(b *testing.B) { loop(b, op.raw) })
 		b.Run(op.name+"/impl=paired", func(b *testing.B) {
 			var storeTime, rawTime time.Duration
 			i := 0
@@ -182,5 +164,17 @@ func BenchmarkStore(b *testing.B) {
 			b.ReportMetric(float64(storeTime)/float64(rawTime), "store/raw")
 			b.ReportMetric(0, "ns/op")
 		})
+	}
+}
+
+// loop runs f once per iteration, numbering the calls from 1.
+func loop(b *testing.B, f func(i int) error) {
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		if err := f(i); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
