@@ -22,10 +22,10 @@
 // MongoDB never allows (a write to one document is atomic there). So that the
 // store's tests see MongoDB's per-document atomicity, FerretDB listens on a
 // Unix socket of its own and this program serves -listen with a proxy that
-// lets one write command (insert, update, delete, findAndModify) through at
-// a time, across all connections; reads and everything else pass
-// concurrently. -serialize-writes=false turns this off, to show the
-// difference.
+// lets one write command (insert, update, delete, findAndModify) per
+// collection through at a time, across all connections; writes to other
+// collections, reads and everything else pass concurrently.
+// -serialize-writes=false turns this off, to show the difference.
 package main
 
 import (
@@ -48,6 +48,7 @@ import (
 	"time"
 
 	"github.com/FerretDB/FerretDB/ferretdb"
+	"go.mongodb.org/mongo-driver/bson"
 )
 
 func main() {
@@ -154,7 +155,24 @@ func run(listen, handler, pgURL, dir string, serialize bool, logLevel string) er
 type proxy struct {
 	sock      string
 	serialize bool
-	writes    sync.Mutex // held by the write command in flight
+
+	mu     sync.Mutex
+	writes map[string]*sync.Mutex // by namespace: held by the write in flight
+}
+
+// lock returns the write lock of the namespace ns, creating it.
+func (p *proxy) lock(ns string) *sync.Mutex {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.writes == nil {
+		p.writes = map[string]*sync.Mutex{}
+	}
+	l := p.writes[ns]
+	if l == nil {
+		l = new(sync.Mutex)
+		p.writes[ns] = l
+	}
+	return l
 }
 
 // OP_MSG (opcode 2013) flag bits.
@@ -191,13 +209,14 @@ func (p *proxy) serve(ctx context.Context, client net.Conn) {
 		if err != nil {
 			return
 		}
-		write := isWrite(req)
-		if write {
-			p.writes.Lock()
+		var l *sync.Mutex
+		if ns, ok := writeNamespace(req); ok {
+			l = p.lock(ns)
+			l.Lock()
 		}
 		err = p.roundTrip(client, up, req)
-		if write {
-			p.writes.Unlock()
+		if l != nil {
+			l.Unlock()
 		}
 		if err != nil {
 			return
@@ -241,11 +260,12 @@ func readMessage(r io.Reader) ([]byte, error) {
 
 func opcode(msg []byte) int32 { return int32(binary.LittleEndian.Uint32(msg[12:])) }
 
-// isWrite reports whether msg is an OP_MSG whose command (the first key of
-// its body section) writes documents.
-func isWrite(msg []byte) bool {
+// writeNamespace reports whether msg is an OP_MSG whose command (the first
+// key of its body section) writes documents, and the namespace
+// ("db.collection") it writes to.
+func writeNamespace(msg []byte) (string, bool) {
 	if opcode(msg) != opMsg || len(msg) < 21 {
-		return false
+		return "", false
 	}
 	// Sections follow the flag bits; the body (kind 0) is one BSON
 	// document, a document sequence (kind 1) is a size and its contents.
@@ -254,26 +274,21 @@ func isWrite(msg []byte) bool {
 		kind := b[0]
 		size := int(int32(binary.LittleEndian.Uint32(b[1:])))
 		if size < 5 || size > len(b)-1 {
-			return false
+			return "", false
 		}
 		if kind == 0 {
-			return isWriteCommand(commandName(b[1 : 1+size]))
+			body := bson.Raw(b[1 : 1+size])
+			first, err := body.IndexErr(0)
+			if err != nil || !isWriteCommand(first.Key()) {
+				return "", false
+			}
+			coll, _ := first.Value().StringValueOK()
+			db, _ := body.Lookup("$db").StringValueOK()
+			return db + "." + coll, true
 		}
 		b = b[1+size:]
 	}
-	return false
-}
-
-// commandName returns the first key of a BSON document.
-func commandName(doc []byte) string {
-	if len(doc) < 6 {
-		return ""
-	}
-	key := doc[5:] // after the length and the first element's type
-	if i := bytes.IndexByte(key, 0); i >= 0 {
-		return string(key[:i])
-	}
-	return ""
+	return "", false
 }
 
 func isWriteCommand(name string) bool {
