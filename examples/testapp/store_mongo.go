@@ -42,6 +42,11 @@ func openMongo(ctx context.Context, dsn string, logger *slog.Logger) (sessions.S
 	if opts.ConnectTimeout == nil {
 		opts.SetConnectTimeout(10 * time.Second)
 	}
+	if opts.MaxConnecting == nil {
+		// The driver opens at most 2 connections at a time by default;
+		// a burst of concurrent requests then queues behind handshakes.
+		opts.SetMaxConnecting(16)
+	}
 	client, err := mongo.Connect(opts)
 	if err != nil {
 		return nil, nil, usageError{fmt.Errorf("mongo: -dsn: %w", err)}
