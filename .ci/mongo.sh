@@ -12,7 +12,8 @@
 # source, so only the first start on a machine builds it.
 #
 # Environment: MONGO_ADDR (default 127.0.0.1:27017), FERRETDB_PG_URL
-# (default postgres://postgres@127.0.0.1:5432/sessionkit_ferretdb?synchronous_commit=off:
+# (default postgres://postgres@127.0.0.1:5432/sessionkit_ferretdb?synchronous_commit=off&pool_max_conns=10:
+# at most 10 of the shared server's connections (FerretDB would take 50);
 # test data need no durability, and commits without waiting for the WAL
 # flush make FerretDB's writes about twice as fast; the database is created
 # if absent), FERRETDB_DIR (default /tmp/sessionkit-ferretdb: pid file, log,
@@ -22,7 +23,7 @@ cd "$(dirname "$0")/.."
 export PATH=/usr/local/go/bin:$PATH
 
 addr=${MONGO_ADDR:-127.0.0.1:27017}
-pgurl=${FERRETDB_PG_URL:-postgres://postgres@127.0.0.1:5432/sessionkit_ferretdb?synchronous_commit=off}
+pgurl=${FERRETDB_PG_URL:-postgres://postgres@127.0.0.1:5432/sessionkit_ferretdb?synchronous_commit=off&pool_max_conns=10}
 dir=${FERRETDB_DIR:-/tmp/sessionkit-ferretdb}
 cache=${SESSIONS_CACHE:-/var/cache/sessionkit}/ferretdb
 src=tools/ferretdb
