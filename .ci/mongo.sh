@@ -45,6 +45,8 @@ build() {
 		start=$(date +%s)
 		(cd "$src" && GOWORK=off GOFLAGS=-mod=readonly go build -o "$bin.tmp" .)
 		mv "$bin.tmp" "$bin"
+		# Binaries of older sources are dead weight (about 37 MB each).
+		find "$cache" -maxdepth 1 -name 'ferretdb-*' ! -name "${bin##*/}" -delete
 		log "built in $(($(date +%s) - start)) s"
 	fi
 	echo "$bin"
