@@ -6,6 +6,7 @@ replace (
 	github.com/sessionkit/sessions => ../
 	github.com/sessionkit/sessions/boltstore => ../boltstore
 	github.com/sessionkit/sessions/dynamostore => ../dynamostore
+	github.com/sessionkit/sessions/mongostore => ../mongostore
 	github.com/sessionkit/sessions/mysqlstore => ../mysqlstore
 	github.com/sessionkit/sessions/pgxstore => ../pgxstore
 	github.com/sessionkit/sessions/redisstore => ../redisstore
@@ -23,11 +24,13 @@ require (
 	github.com/sessionkit/sessions v0.1.0
 	github.com/sessionkit/sessions/boltstore v0.1.0
 	github.com/sessionkit/sessions/dynamostore v0.1.0
+	github.com/sessionkit/sessions/mongostore v0.1.0
 	github.com/sessionkit/sessions/mysqlstore v0.1.0
 	github.com/sessionkit/sessions/pgxstore v0.1.0
 	github.com/sessionkit/sessions/redisstore v0.1.0
 	github.com/sessionkit/sessions/sqlitestore v0.1.0
 	go.etcd.io/bbolt v1.5.0
+	go.mongodb.org/mongo-driver/v2 v2.10.0
 	modernc.org/sqlite v1.59.0
 )
 
@@ -44,10 +47,15 @@ require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/klauspost/compress v1.20.3 // indirect
 	github.com/mattn/go-isatty v0.0.24 // indirect
 	github.com/ncruces/go-strftime v1.0.0 // indirect
 	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
+	github.com/xdg-go/scram v1.4.0 // indirect
+	github.com/xdg-go/stringprep v1.0.4 // indirect
+	github.com/youmark/pkcs8 v0.0.0-20240726163527-a2c0da244d78 // indirect
 	go.uber.org/atomic v1.11.0 // indirect
+	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
