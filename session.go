@@ -977,6 +977,7 @@ func (s *Session) saveFrom(now time.Time, first int) error {
 		if err := s.retry(attempt, now); err != nil {
 			return err
 		}
+		now = s.m.now() // the next attempt is a write of its own: expiries count from it
 	}
 }
 
@@ -1184,6 +1185,7 @@ func (s *Session) commitRenew(now time.Time) error {
 		if err := s.retry(attempt, now); err != nil {
 			return err
 		}
+		now = s.m.now() // the next attempt is a write of its own: expiries count from it
 	}
 }
 
