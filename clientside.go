@@ -35,6 +35,9 @@ func sealedCandidates(r *http.Request, name string) (out []string, seen bool) {
 				continue
 			}
 			seen = true
+			if len(v) >= 2 && v[0] == '"' && v[len(v)-1] == '"' {
+				v = v[1 : len(v)-1] // RFC 6265 allows a quoted value
+			}
 			if len(v) < sealedLen(sealedIDLen) || len(v) > maxCookieLen || slices.Contains(out, v) {
 				continue
 			}
@@ -85,7 +88,7 @@ func (s *Session) loadSealed(now time.Time) {
 			}
 		}
 		s.token, s.id, s.exists, s.expiry, s.rec, s.size = v, id, true, expiry, rec, len(d.b)
-		s.cookie = key > 0 // opened with an older key: sealed again with the first
+		s.reseal = key > 0 // opened with an older key: sealed again with the first
 		return
 	}
 }
@@ -185,7 +188,7 @@ func (s *Session) saveSealed(now time.Time, renew bool) error {
 		}
 	}
 	s.token, s.id, s.exists, s.expiry, s.size = tok, id, true, exp, len(data)
-	s.ops, s.dirty, s.cookie = s.ops[:0], false, true
+	s.ops, s.dirty, s.cookie, s.reseal = s.ops[:0], false, true, false
 	return nil
 }
 

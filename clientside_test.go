@@ -401,3 +401,21 @@ func TestSignedTokens(t *testing.T) {
 		t.Errorf("rotation: %q %q (was %q)", w.Body, setCookies(w), old)
 	}
 }
+
+// TestClientSideQuotedCookie: a sealed cookie value in quotes (RFC 6265
+// allows them) opens like the bare value.
+func TestClientSideQuotedCookie(t *testing.T) {
+	m := mustClientSide(t, &sessions.Options{Keys: [][]byte{key(1)}})
+	c := newClient(t, m, testHandler(t))
+	c.get("/set?k=a&v=1")
+	for _, v := range []string{c.cookie.Value, `"` + c.cookie.Value + `"`} {
+		r := httptest.NewRequest("GET", "/get?k=a", nil)
+		r.Header.Set("Cookie", m.CookieName()+"="+v)
+		w := httptest.NewRecorder()
+		m.Handler(testHandler(t)).ServeHTTP(w, r)
+		if w.Body.String() != "1" {
+			t.Errorf("cookie value %.20q...: %d %q", v, w.Code, w.Body)
+		}
+	}
+}
+

@@ -158,3 +158,34 @@ func TestLiveUsesTheLaterActivity(t *testing.T) {
 		})
 	}
 }
+
+// TestClientSideUpdateSealsOnce: an Update seals the cookie when it
+// saves; the commit sends that cookie and does not seal it again (a second
+// seal would cost as much as the first).
+func TestClientSideUpdateSealsOnce(t *testing.T) {
+	m, err := NewClientSide(&Options{Keys: [][]byte{make([]byte, 32)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sealed string
+	h := m.Handler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		s := FromContext(r.Context())
+		if _, err := Update(s, "n", func(n int) int { return n + 1 }); err != nil {
+			t.Fatal(err)
+		}
+		sealed = s.token
+	}))
+	var cookie *http.Cookie
+	for range 2 {
+		r := httptest.NewRequest("GET", "/", nil)
+		if cookie != nil {
+			r.AddCookie(cookie)
+		}
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		cookie = w.Result().Cookies()[0]
+		if cookie.Value != sealed {
+			t.Errorf("the commit sealed the cookie again: sent %.20q..., Update sealed %.20q...", cookie.Value, sealed)
+		}
+	}
+}

@@ -69,6 +69,7 @@ type loadedState struct {
 	destroyed bool // the request's session was destroyed: send a removal cookie
 	gone      bool // another request ended the session: send nothing
 	cookie    bool // send the session cookie
+	reseal    bool // client-side: opened with an older key, seal again
 }
 
 type renewKind uint8
@@ -1246,10 +1247,11 @@ func (s *Session) touch(now time.Time) error {
 
 // touchSealed seals a client-side session again when a read can push its
 // idle deadline forward by a touch interval, or when an older key opened
-// it (s.cookie is set then).
+// it. A session sealed earlier in this request (by Update) is not sealed
+// twice.
 func (s *Session) touchSealed(now time.Time) error {
 	idle := s.m.idle(&s.rec)
-	if !s.cookie && (idle == 0 || s.m.expiry(&s.rec, now).Sub(s.expiry) < s.m.touchInterval(idle)) {
+	if !s.reseal && (idle == 0 || s.m.expiry(&s.rec, now).Sub(s.expiry) < s.m.touchInterval(idle)) {
 		return nil
 	}
 	return s.saveSealed(now, false)
