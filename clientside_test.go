@@ -418,4 +418,3 @@ func TestClientSideQuotedCookie(t *testing.T) {
 		}
 	}
 }
-
