@@ -455,4 +455,3 @@ func TestNewValidates(t *testing.T) {
 		t.Fatal(err)
 	}
 }
-
