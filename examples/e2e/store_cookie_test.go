@@ -51,7 +51,9 @@ func init() {
 			setup: func(*testing.T) ([]string, func(*testing.T) int) {
 				return []string{"-store", "cookie", "-key", cookieKey1}, nil
 			}},
-		&storeKind{name: "cookie-revocation", sealed: true, skipCases: common,
+		// persistent: the cookies survive a restart (the memory revocation
+		// list does not).
+		&storeKind{name: "cookie-revocation", persistent: true, sealed: true, skipCases: common,
 			setup: func(*testing.T) ([]string, func(*testing.T) int) {
 				return []string{"-store", "cookie", "-key", cookieKey1, "-revocation", "memory"}, nil
 			}},
