@@ -76,7 +76,7 @@ func TestLostUpdates(t *testing.T) {
 			if res.firstRefusal != "" {
 				t.Logf("first refusal: %s", res.firstRefusal)
 			}
-			if c.lib == "sessionkit" {
+			if c.lib == "sessionkit" && c.store != "cookie" { // client-side: last-writer-wins by design
 				if res.lost != 0 {
 					t.Errorf("sessionkit lost %d of %d answered increments", res.lost, res.ok)
 				}

@@ -247,7 +247,26 @@ func newSession(t *testing.T, a *app, r *result) string {
 	if c == nil || c.Value == "" {
 		t.Fatalf("%s %s: no session cookie %q in %q", r.method, r.path, a.name, r.header.Values("Set-Cookie"))
 	}
-	if len(c.Value) != 43 {
+	switch {
+	case a.sealed:
+		// A sealed session (docs/cookie-format.md): header, id, expiry,
+		// record and tag, within the 4096 bytes browsers keep.
+		if len(c.Value) < 110 || len(a.name)+1+len(c.Value) > 4096 {
+			t.Fatalf("%s %s: sealed cookie of %d characters", r.method, r.path, len(c.Value))
+		}
+	case a.signed:
+		tok, sig, ok := strings.Cut(c.Value, ".")
+		if !ok || len(tok) != 43 || len(sig) != 27 {
+			t.Fatalf("%s %s: signed token %q is not 43 characters, a dot and 27", r.method, r.path, c.Value)
+		}
+		if _, err := base64.RawURLEncoding.DecodeString(sig); err != nil {
+			t.Fatalf("%s %s: signed token %q: signature is not base64url: %v", r.method, r.path, c.Value, err)
+		}
+		if _, err := base64.RawURLEncoding.DecodeString(tok); err != nil {
+			t.Fatalf("%s %s: signed token %q is not base64url: %v", r.method, r.path, c.Value, err)
+		}
+		return c.Value
+	case len(c.Value) != 43:
 		t.Fatalf("%s %s: session token %q is not 43 characters", r.method, r.path, c.Value)
 	}
 	if _, err := base64.RawURLEncoding.DecodeString(c.Value); err != nil {

@@ -123,6 +123,9 @@ type app struct {
 	done   chan struct{} // closed when the process has exited
 	err    error         // cmd.Wait's result, once done is closed
 	once   sync.Once
+	// sealed: client-side sessions (-store cookie); signed: signed tokens
+	// (-key with a server-side store).
+	sealed, signed bool
 }
 
 // startAppNoFatal is startApp for goroutines other than the test's: it
@@ -151,6 +154,7 @@ func startApp(t *testing.T, args ...string) *app {
 // launch starts the app and waits for its "listening on" line.
 func launch(t *testing.T, args ...string) (*app, error) {
 	a := &app{t: t, args: args, name: cookieName(args), done: make(chan struct{})}
+	a.sealed, a.signed = sessionMode(args)
 	a.cmd = exec.Command(appBinary, append([]string{"-addr", "127.0.0.1:0"}, args...)...)
 	a.cmd.Stderr = &a.stderr
 	out, err := a.cmd.StdoutPipe()
@@ -279,7 +283,7 @@ func cookieName(args []string) string {
 			path = next()
 		case "insecure":
 			insecure = !hasValue || value == "true"
-		case "store", "back", "dsn", "idle", "lifetime", "same-site", "cache-age", "key", "addr":
+		case "store", "back", "dsn", "idle", "lifetime", "same-site", "cache-age", "key", "addr", "revocation":
 			next()
 		}
 	}
@@ -290,4 +294,23 @@ func cookieName(args []string) string {
 		return "session" // the default without the prefix whose rules break
 	}
 	return "__Host-session"
+}
+
+// sessionMode reports whether the app's flags select client-side sessions
+// (-store cookie) or signed tokens (-key with a server-side store).
+func sessionMode(args []string) (sealed, signed bool) {
+	keys := false
+	for i, a := range args {
+		switch strings.TrimLeft(a, "-") {
+		case "store":
+			sealed = i+1 < len(args) && args[i+1] == "cookie"
+		case "store=cookie":
+			sealed = true
+		case "key":
+			keys = true
+		default:
+			keys = keys || strings.HasPrefix(strings.TrimLeft(a, "-"), "key=")
+		}
+	}
+	return sealed, keys && !sealed
 }

@@ -340,8 +340,10 @@ func TestStartup(t *testing.T) {
 		code     int
 		inStderr string
 	}{
-		{[]string{"-store", "cookie"}, 1, "not available yet"},
-		{[]string{"-store", "cookie", "-key", strings.Repeat("k", 32)}, 1, "not available yet"},
+		{[]string{"-store", "cookie"}, 2, "-key"},
+		{[]string{"-store", "cookie", "-key", strings.Repeat("k", 32), "-revocation", "cookie"}, 2, "revocation"},
+		{[]string{"-store", "cookie", "-key", strings.Repeat("k", 32), "-revocation", "cache"}, 2, "revocation"},
+		{[]string{"-store", "memory", "-revocation", "memory"}, 2, "revocation"},
 		{[]string{"-store", "nosuch"}, 2, "nosuch"},
 		{[]string{"-store", "cache", "-back", "memory"}, 2, "memory"},
 		{[]string{"-store", "cache", "-back", "cookie"}, 2, "cookie"},

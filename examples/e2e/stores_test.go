@@ -51,6 +51,12 @@ type storeKind struct {
 	// where nothing answers; nil for the memory store. SQLite, which has no
 	// address, gets a path it cannot create.
 	unreachable func(t *testing.T, addr string) []string
+	// sealed: client-side sessions (-store cookie), whose cookie value
+	// changes with every write, and signed: signed tokens (-key on a
+	// server-side kind), 71 characters instead of 43.
+	sealed, signed bool
+	// skipCases names the cases that cannot apply to the kind, with why.
+	skipCases map[string]string
 }
 
 // storeKinds is the table of store kinds.

@@ -101,6 +101,9 @@ func TestE2E(t *testing.T) {
 			t.Parallel()
 			for _, c := range cases {
 				t.Run(c.name, func(t *testing.T) {
+					if why := k.skipCases[c.name]; why != "" {
+						t.Skipf("%s: %s", k.name, why)
+					}
 					if c.skip != nil {
 						if why := c.skip(k); why != "" {
 							t.Skipf("%s: %s", k.name, why)
@@ -411,10 +414,13 @@ func testSetGet(t *testing.T, e *env) {
 	// A value too large for the session (the library's 64 KiB default) is
 	// refused without a 5xx and changes nothing, in an existing session or
 	// without one.
+	// Client-side sessions answer 500, as their contract says.
 	huge := url.QueryEscape(strconv.Quote(strings.Repeat("x", 100<<10)))
 	for _, cl := range []*client{c, newClient(a)} {
 		r := cl.post(t, "/set?key=x&value="+huge)
-		if r.code < 400 || r.code >= 500 {
+		if e.kind.sealed {
+			wantCode(t, r, http.StatusInternalServerError)
+		} else if r.code < 400 || r.code >= 500 {
 			t.Fatalf("/set of a 100 KiB value: %d %q, want a 4xx", r.code, r.body)
 		}
 		noSetCookie(t, r)
@@ -427,7 +433,7 @@ func testSetGet(t *testing.T, e *env) {
 	wantCode(t, r, http.StatusBadRequest)
 	noSetCookie(t, r)
 	want(t, c.get(t, "/get?key=x"), http.StatusOK, "1")
-	if c.token() != tok {
+	if c.token() != tok && !e.kind.sealed { // a sealed cookie changes with every write
 		t.Fatal("the session token changed without a renew")
 	}
 	e.wantRecords(t, 1, "at the end")
@@ -450,14 +456,16 @@ func testDeleteKeysClear(t *testing.T, e *env) {
 	tok := c.token()
 	want(t, c.get(t, "/clear"), http.StatusOK, "ok")
 	want(t, c.get(t, "/keys"), http.StatusOK, "[]")
-	if c.token() != tok {
+	if c.token() != tok && !e.kind.sealed {
 		t.Fatal("/clear changed the session token")
 	}
 	want(t, c.get(t, "/set?key=after&value=1"), http.StatusOK, "ok")
 	want(t, c.get(t, "/keys"), http.StatusOK, `["after"]`)
 	e.wantRecords(t, 1, "after /clear")
-	want(t, a.get(t, "/logout-all?user=carol", ""), http.StatusOK, "1")
-	noSession(t, a, tok)
+	if !e.kind.sealed { // client-side sessions have no owner index
+		want(t, a.get(t, "/logout-all?user=carol", ""), http.StatusOK, "1")
+		noSession(t, a, tok)
+	}
 
 	// Delete and clear without a session create none.
 	c2 := newClient(a)
@@ -582,7 +590,7 @@ func testStatus(t *testing.T, e *env) {
 	want(t, c.get(t, "/keys"), http.StatusOK, `["k"]`)
 	wantCode(t, c.get(t, "/status?code=201&key=k&value=3"), 201)
 	want(t, c.get(t, "/get?key=k"), http.StatusOK, "3")
-	if c.token() != tok {
+	if c.token() != tok && !e.kind.sealed {
 		t.Fatal("the session token changed without a renew")
 	}
 
@@ -937,6 +945,13 @@ func testCookieSelection(t *testing.T, e *env) {
 		{"after 15 unknown tokens", []string{unknownTokens(n, 15) + "; " + n + "=" + live}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.name == "quoted" && e.kind.sealed {
+				// The core's sealedCandidates (clientside.go) does not
+				// strip the quotes RFC 6265 allows, as the token path
+				// (token.go) does: reported to the core, with a failing
+				// unit test.
+				t.Skip("LIBRARY GAP (core, clientside.go sealedCandidates): a quoted sealed cookie is not opened")
+			}
 			r := a.do(t, http.MethodGet, "/get?key=a", tc.headers...)
 			if strings.Contains(tc.name, "unknown tokens") && (r.code != http.StatusOK || r.body != "1") {
 				t.Fatalf("LIBRARY BUG (core, token.go candidates): a live session cookie after %d well-formed "+
@@ -948,11 +963,17 @@ func testCookieSelection(t *testing.T, e *env) {
 			noSetCookie(t, r)
 			r = a.do(t, http.MethodGet, "/set?key=b&value=2", tc.headers...)
 			want(t, r, http.StatusOK, "ok")
-			if c := r.cookie(t, n); c != nil && c.Value != live {
+			cur := live
+			if e.kind.sealed {
+				// The write sealed the live session, with b, into a
+				// new cookie.
+				cur = newSession(t, a, r)
+				want(t, a.get(t, "/get?key=a", cur), http.StatusOK, "1")
+			} else if c := r.cookie(t, n); c != nil && c.Value != live {
 				t.Fatalf("a write through the live session sent another token: %q", c.String())
 			}
-			want(t, a.get(t, "/get?key=b", live), http.StatusOK, "2")
-			want(t, a.get(t, "/delete?key=b", live), http.StatusOK, "ok")
+			want(t, a.get(t, "/get?key=b", cur), http.StatusOK, "2")
+			want(t, a.get(t, "/delete?key=b", cur), http.StatusOK, "ok")
 		})
 	}
 	// The library looks up at most 16 well-formed tokens per request (a
@@ -1045,11 +1066,13 @@ func testPerSessionOverride(t *testing.T, e *env) {
 	r := a.get(t, "/expiry?idle=2", withOverride)
 	wantCode(t, r, http.StatusOK)
 	wantMaxAge(t, a, r, 2, 2)
+	withOverride = latest(t, e, a, r, withOverride)
 	time.Sleep(time.Second)
 	// The override survives later requests...
 	r = a.get(t, "/set?key=b&value=3", withOverride)
 	wantCode(t, r, http.StatusOK)
 	wantMaxAge(t, a, r, 2, 2)
+	withOverride = latest(t, e, a, r, withOverride)
 	time.Sleep(time.Second)
 	want(t, a.get(t, "/get?key=b", withOverride), http.StatusOK, "3")
 	// ...and applies to its session alone.
@@ -1076,7 +1099,9 @@ func testReadsAreActivity(t *testing.T, e *env) {
 			t.Fatalf("read %d after %v: %d %q; reads every second must keep a 2 s idle session alive", i, time.Since(start).Round(time.Millisecond), r.code, r.body)
 		}
 		if c := r.cookie(t, a.name); c != nil {
-			if c.Value != tok {
+			if e.kind.sealed {
+				tok = newSession(t, a, r) // the new deadline is sealed in
+			} else if c.Value != tok {
 				t.Fatalf("read %d: the cookie changed to %q", i, c.Value)
 			}
 			wantMaxAge(t, a, r, 2, 2)
@@ -1313,6 +1338,9 @@ func testRestart(t *testing.T, e *env) {
 	r = b.get(t, "/set?key=b&value=1", tok)
 	wantCode(t, r, http.StatusOK)
 	wantMaxAge(t, b, r, 599, 600)
+	if e.kind.sealed { // no owner index
+		return
+	}
 	want(t, b.get(t, "/logout-all?user=erin", ""), http.StatusOK, "1")
 	noSession(t, b, tok)
 }
@@ -1361,6 +1389,7 @@ func testShutdown(t *testing.T, e *env) {
 				t.FailNow()
 			}
 			want(t, r, http.StatusOK, "ok")
+			tok = latest(t, e, a, r, tok)
 			if e.kind.persistent {
 				b := te.start(t)
 				want(t, b.get(t, "/get?key=b", tok), http.StatusOK, "2")

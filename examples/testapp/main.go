@@ -17,10 +17,11 @@
 // # Flags
 //
 //	-addr HOST:PORT       where to listen (default 127.0.0.1:8080)
-//	-store KIND           memory, sqlite, postgres, mysql, redis, cache or
-//	                      cookie (default memory)
+//	-store KIND           memory, sqlite, postgres, mysql, redis, bolt,
+//	                      dynamodb, cache or cookie (default memory)
 //	-back KIND            with -store cache: the store behind the in-memory
-//	                      front: sqlite, postgres, mysql or redis (default redis)
+//	                      front: sqlite, postgres, mysql, redis, bolt or
+//	                      dynamodb (default redis)
 //	-cache-age DURATION   with -store cache: the longest the front answers for
 //	                      a session without consulting the back (default 1s)
 //	-dsn DSN              where the store (with cache, the back store) lives
@@ -36,7 +37,11 @@
 //	-same-site MODE       lax, strict or none (default lax); none with
 //	                      -insecure is refused
 //	-key SECRET           key for client-side sessions, at least 32 bytes;
-//	                      repeatable, the first seals, all open
+//	                      repeatable, the first seals, all open; with a
+//	                      server-side kind, signs the session token
+//	-revocation KIND      with -store cookie: a server-side kind (at -dsn)
+//	                      that records destroyed and renewed sessions, so
+//	                      that their copied cookies stop working
 //
 // Default DSNs, the local services' usual addresses:
 //
@@ -84,11 +89,12 @@
 //	                           fresh absolute lifetime: 200 "ok"
 //	/logout-all?user=U         deletes every live session owned by U: 200 and
 //	                           the number deleted; 501 if the store has no
-//	                           owner index
+//	                           owner index (and with -store cookie)
 //
 // When the store fails, a route that needs the session answers 503 (409 if
 // another request ended the session meanwhile, 413 if the session would grow
-// too large) and sends no cookie.
+// too large; with -store cookie, 500 if its cookie would exceed 4096 bytes)
+// and sends no cookie.
 package main
 
 import (
@@ -125,6 +131,7 @@ type config struct {
 	path           string
 	sameSite       string
 	keys           []string
+	revocation     string
 }
 
 // usageError is an invalid command line: exit status 2.
@@ -162,8 +169,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs := flag.NewFlagSet("testapp", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT` (port 0: any free port)")
-	fs.StringVar(&cfg.store, "store", "memory", "store `KIND`: memory, sqlite, postgres, mysql, redis, cache or cookie")
-	fs.StringVar(&cfg.back, "back", "redis", "with -store cache, the back store `KIND`: sqlite, postgres, mysql or redis")
+	fs.StringVar(&cfg.store, "store", "memory", "store `KIND`: memory, sqlite, postgres, mysql, redis, bolt, dynamodb, cache or cookie")
+	fs.StringVar(&cfg.back, "back", "redis", "with -store cache, the back store `KIND`: sqlite, postgres, mysql, redis, bolt or dynamodb")
 	fs.DurationVar(&cfg.cacheAge, "cache-age", time.Second, "with -store cache, the longest the front answers without consulting the back")
 	fs.StringVar(&cfg.dsn, "dsn", "", "where the store (with cache, the back store) lives; the default depends on the store:\n"+
 		"sqlite: sessions.db (a file path, relative to the working directory)\n"+
@@ -178,7 +185,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.domain, "domain", "", "the cookie's Domain attribute (default: host-only)")
 	fs.StringVar(&cfg.path, "path", "", "the cookie's Path attribute (default /)")
 	fs.StringVar(&cfg.sameSite, "same-site", "", "the cookie's SameSite `MODE`: lax, strict or none (default lax)")
-	fs.Func("key", "`SECRET` for client-side sessions, at least 32 bytes (repeatable; the first seals)", func(s string) error {
+	fs.StringVar(&cfg.revocation, "revocation", "", "with -store cookie, a server-side store `KIND` (at -dsn) recording ended sessions")
+	fs.Func("key", "`SECRET` for client-side sessions, at least 32 bytes (repeatable; the first seals); with a server-side store, signs the token", func(s string) error {
 		if len(s) < 32 {
 			return fmt.Errorf("key of %d bytes: at least 32 are required", len(s))
 		}
@@ -217,6 +225,7 @@ func managerOptions(cfg config, logger *slog.Logger) (*sessions.Options, error) 
 		BrowserSessionCookie: cfg.browserSession,
 		Lifetime:             cfg.lifetime,
 		IdleTimeout:          cfg.idle,
+		Keys:                 keyBytes(cfg.keys),
 		Logger:               logger,
 	}
 	switch strings.ToLower(cfg.sameSite) {
@@ -239,7 +248,7 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 		return usageError{err}
 	}
 	// Validate the cookie options before connecting to anything.
-	if _, err := sessions.New(nopStore{}, opts); err != nil {
+	if err := checkOptions(cfg, opts); err != nil {
 		return usageError{err}
 	}
 
@@ -252,7 +261,7 @@ func serve(cfg config, stdout, stderr io.Writer) error {
 	}
 	defer closeStore()
 
-	m, err := sessions.New(store, opts)
+	m, err := newManager(cfg, store, opts)
 	if err != nil {
 		return usageError{err}
 	}

@@ -104,6 +104,10 @@ func bodyAllowed(code int) bool {
 	return code != http.StatusNoContent && code != http.StatusNotModified && code >= 200
 }
 
+// tooLargeStatus answers a change too large for the session (the cookie
+// kind sets 500, as its contract says).
+var tooLargeStatus = http.StatusRequestEntityTooLarge
+
 // fail answers a request whose session operation failed. A store failure
 // is never taken for "no session"; the Manager sends no cookie with a 5xx.
 func fail(w http.ResponseWriter, err error) {
@@ -112,7 +116,7 @@ func fail(w http.ResponseWriter, err error) {
 	case errors.Is(err, sessions.ErrSessionGone):
 		text(w, http.StatusConflict, "session ended by another request")
 	case errors.As(err, &tooLarge):
-		text(w, http.StatusRequestEntityTooLarge, err.Error())
+		text(w, tooLargeStatus, err.Error())
 	case errors.Is(err, sessions.ErrStore), errors.Is(err, sessions.ErrConflict):
 		text(w, http.StatusServiceUnavailable, "session store unavailable")
 	default:

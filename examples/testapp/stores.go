@@ -50,8 +50,11 @@ var kinds = []string{"memory", "sqlite", "postgres", "mysql", "redis", "cache", 
 func openStore(ctx context.Context, cfg config, logger *slog.Logger) (sessions.Store, func(), error) {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
-	if cfg.store == "cache" {
+	switch cfg.store {
+	case "cache":
 		return openCache(ctx, cfg, logger)
+	case "cookie":
+		return openRevocation(ctx, cfg, logger)
 	}
 	b, err := lookup(cfg.store)
 	if err != nil {
