@@ -131,7 +131,9 @@ func TestLoginAsAnotherUserClearsData(t *testing.T) {
 	e := newEnv(t, nil)
 	d := e.device(firefoxUA, "192.0.2.1")
 	d.login("alice", false)
-	d.do(func(w http.ResponseWriter, r *http.Request) { _ = e.m.FromContext(r.Context()).Set("secret", "alice's") })
+	d.do(func(w http.ResponseWriter, r *http.Request) {
+		_ = e.m.FromContext(r.Context()).Set("secret", "alice's")
+	})
 	d.login("alice", false) // the same user again: data kept
 	keys := func() []string {
 		var k []string
@@ -349,7 +351,9 @@ func TestUserEndsInvalidSessions(t *testing.T) {
 			e := newEnv(t, nil)
 			d := e.device(firefoxUA, "192.0.2.1")
 			if strings.HasPrefix(tt.name, "no auth hash") {
-				d.do(func(w http.ResponseWriter, r *http.Request) { _ = e.m.FromContext(r.Context()).RenewAfterLogin("alice") })
+				d.do(func(w http.ResponseWriter, r *http.Request) {
+					_ = e.m.FromContext(r.Context()).RenewAfterLogin("alice")
+				})
 			} else {
 				d.login("alice", false)
 			}

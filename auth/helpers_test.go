@@ -33,7 +33,7 @@ type userDB struct {
 	users map[string]user
 	loads atomic.Int64
 	err   error
-	hook  func(id string) // called inside LoadUser, after the user was read
+	hook  func(id string) // called inside LoadUser, before the user is read
 }
 
 func newUserDB(users ...user) *userDB {
@@ -47,12 +47,15 @@ func newUserDB(users ...user) *userDB {
 func (db *userDB) LoadUser(_ context.Context, id string) (user, bool, error) {
 	db.loads.Add(1)
 	db.mu.Lock()
-	u, ok := db.users[id]
-	err, hook := db.err, db.hook
+	hook := db.hook
 	db.mu.Unlock()
 	if hook != nil {
 		hook(id)
 	}
+	db.mu.Lock()
+	u, ok := db.users[id]
+	err := db.err
+	db.mu.Unlock()
 	if err != nil {
 		return user{}, false, err
 	}
@@ -91,7 +94,7 @@ type hookStore struct {
 	idx     sessions.OwnerIndex
 	mu      sync.Mutex
 	before  func(op, id string) error // an error fails the call
-	fail    error                      // returned by every call when set
+	fail    error                     // returned by every call when set
 	updates atomic.Int64
 }
 
@@ -308,3 +311,23 @@ const (
 	firefoxUA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 	chromeUA  = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
 )
+
+// pauseAt makes the next store call op wait until release is called;
+// reached is closed when it starts waiting. Other calls pass.
+func (e *env) pauseAt(op string) (reached <-chan struct{}, release func()) {
+	r, rel := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	e.hs.setHook(func(o, id string) error {
+		if o != op {
+			return nil
+		}
+		first := false
+		once.Do(func() { first = true })
+		if first {
+			close(r)
+			<-rel
+		}
+		return nil
+	})
+	return r, func() { close(rel) }
+}
