@@ -494,16 +494,21 @@ func TestLogoutEverywhereAndOthers(t *testing.T) {
 	}
 }
 
-func TestNotLoggedIn(t *testing.T) {
-	e := newEnv(t, nil)
-	d := e.device(firefoxUA, "192.0.2.1")
-	calls := map[string]func(r *http.Request) error{
+// userSessionCalls returns the operations on the current user's sessions,
+// by name, each returning its error.
+func (e *env) userSessionCalls() map[string]func(r *http.Request) error {
+	return map[string]func(r *http.Request) error{
 		"LogoutEverywhere": func(r *http.Request) error { _, err := e.a.LogoutEverywhere(r); return err },
 		"LogoutOthers":     func(r *http.Request) error { _, err := e.a.LogoutOthers(r); return err },
 		"Devices":          func(r *http.Request) error { _, err := e.a.Devices(r); return err },
 		"RevokeDevice":     func(r *http.Request) error { return e.a.RevokeDevice(r, "x") },
 	}
-	for name, call := range calls {
+}
+
+func TestNotLoggedIn(t *testing.T) {
+	e := newEnv(t, nil)
+	d := e.device(firefoxUA, "192.0.2.1")
+	for name, call := range e.userSessionCalls() {
 		t.Run(name, func(t *testing.T) {
 			var err error
 			d.do(func(w http.ResponseWriter, r *http.Request) { err = call(r) })
@@ -526,13 +531,7 @@ func TestNotSupported(t *testing.T) {
 	e := newEnv(t, &envOptions{noOwnerIndex: true})
 	d := e.device(firefoxUA, "192.0.2.1")
 	d.login("alice", false)
-	calls := map[string]func(r *http.Request) error{
-		"LogoutEverywhere": func(r *http.Request) error { _, err := e.a.LogoutEverywhere(r); return err },
-		"LogoutOthers":     func(r *http.Request) error { _, err := e.a.LogoutOthers(r); return err },
-		"Devices":          func(r *http.Request) error { _, err := e.a.Devices(r); return err },
-		"RevokeDevice":     func(r *http.Request) error { return e.a.RevokeDevice(r, "x") },
-	}
-	for name, call := range calls {
+	for name, call := range e.userSessionCalls() {
 		t.Run(name, func(t *testing.T) {
 			var err error
 			d.do(func(w http.ResponseWriter, r *http.Request) { err = call(r) })
@@ -551,13 +550,7 @@ func TestOwnerIndexFailures(t *testing.T) {
 	d := e.device(firefoxUA, "192.0.2.1")
 	d.login("alice", false)
 	d.who()
-	calls := map[string]func(r *http.Request) error{
-		"LogoutEverywhere": func(r *http.Request) error { _, err := e.a.LogoutEverywhere(r); return err },
-		"LogoutOthers":     func(r *http.Request) error { _, err := e.a.LogoutOthers(r); return err },
-		"Devices":          func(r *http.Request) error { _, err := e.a.Devices(r); return err },
-		"RevokeDevice":     func(r *http.Request) error { return e.a.RevokeDevice(r, "x") },
-	}
-	for name, call := range calls {
+	for name, call := range e.userSessionCalls() {
 		t.Run(name, func(t *testing.T) {
 			var err error
 			d.do(func(w http.ResponseWriter, r *http.Request) {

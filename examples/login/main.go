@@ -45,6 +45,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/redis/go-redis/v9"
 	"github.com/sessionkit/sessions"
+	"github.com/sessionkit/sessions/examples/internal/serve"
 	"github.com/sessionkit/sessions/memstore"
 	"github.com/sessionkit/sessions/pgxstore"
 	"github.com/sessionkit/sessions/redisstore"
@@ -117,22 +118,7 @@ func run(addr, dbPath, kind, dsn, certFile, keyFile string) error {
 		go sweep(ctx, m)
 	}
 	fmt.Printf("login listening on %s://%s/ (accounts in %s, sessions: %s)\n", scheme, ln.Addr(), dbPath, kind)
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve.Run(ctx, srv, ln)
 }
 
 // sweep deletes expired sessions (and device records) once a minute.
