@@ -15,7 +15,6 @@ package main
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -28,6 +27,7 @@ import (
 	"time"
 
 	"github.com/sessionkit/sessions"
+	"github.com/sessionkit/sessions/examples/internal/serve"
 	"github.com/sessionkit/sessions/memstore"
 	"github.com/sessionkit/sessions/sqlitestore"
 	_ "modernc.org/sqlite"
@@ -96,22 +96,7 @@ func run(addr, dbPath string) error {
 	}
 	srv := &http.Server{Handler: m.Handler(mux), ReadHeaderTimeout: 10 * time.Second}
 	fmt.Printf("counter listening on http://%s/ (%s)\n", ln.Addr(), storeName(dbPath))
-	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(ln) }()
-	select {
-	case err := <-errc:
-		return err
-	case <-ctx.Done():
-	}
-	shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := srv.Shutdown(shutdown); err != nil {
-		return err
-	}
-	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
-		return err
-	}
-	return nil
+	return serve.Run(ctx, srv, ln)
 }
 
 func openStore(ctx context.Context, dbPath string) (sessions.Store, error) {
