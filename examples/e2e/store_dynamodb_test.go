@@ -22,10 +22,12 @@ import (
 // the endpoint .ci/dynamodb.sh starts (dynalite), reached through a proxy
 // for the outage cases.
 func init() {
+	cached := cacheKind("dynamodb", setupDynamoDB, unreachableDynamoDB, dynamoAddr, dynamoVia)
+	cached.emulated = true
 	storeKinds = append(storeKinds,
-		&storeKind{name: "dynamodb", persistent: true, setup: setupDynamoDB, unreachable: unreachableDynamoDB,
+		&storeKind{name: "dynamodb", persistent: true, emulated: true, setup: setupDynamoDB, unreachable: unreachableDynamoDB,
 			serviceAddr: dynamoAddr, dsnVia: dynamoVia},
-		cacheKind("dynamodb", setupDynamoDB, unreachableDynamoDB, dynamoAddr, dynamoVia),
+		cached,
 	)
 }
 

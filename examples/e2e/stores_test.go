@@ -34,6 +34,11 @@ type storeKind struct {
 	// singleProcess: one process at a time owns the store (bbolt's file
 	// lock), so cases that run several instances on one store skip it.
 	singleProcess bool
+	// emulated: the store is an emulator that serves about a thousand
+	// requests a second (dynalite), so the cases that hammer one session
+	// with concurrent requests send fewer of them (the behaviour checked is
+	// the same: no write lost, every answer 200).
+	emulated bool
 	// redis: the (back) store is Redis, so the outage tests can run it on a
 	// private redis-server.
 	redis bool
