@@ -61,6 +61,8 @@ type loadedState struct {
 
 	call0     callContext // the first store call's context, without an allocation
 	call0Used bool
+	call1     callContext // the second's (a load, then its save)
+	call1Used bool
 
 	failure error // the first failure of the request: fail closed at commit
 
@@ -274,16 +276,24 @@ func (s *Session) load() {
 }
 
 // begin returns the context of one store call. Without an observer, the
-// first call of the request uses a context kept in the session; it is
-// never reused, so a store that holds on to a context after returning
+// first two calls of the request (a load and its save) use contexts kept
+// in the session; each is used once, so a store that holds on to a context after returning
 // still sees the right one.
 func (s *Session) begin(op StoreOp, attempt int) *callContext {
-	if s.call0Used || s.m.cfg.Observer != nil {
+	if s.m.cfg.Observer != nil {
 		return s.m.begin(s.ctx, op, attempt)
 	}
-	s.call0Used = true
-	s.call0.parent, s.call0.deadline = s.ctx, time.Now().Add(s.m.cfg.StoreTimeout)
-	return &s.call0
+	c := &s.call0
+	switch {
+	case !s.call0Used:
+		s.call0Used = true
+	case !s.call1Used:
+		s.call1Used, c = true, &s.call1
+	default:
+		return s.m.begin(s.ctx, op, attempt)
+	}
+	c.parent, c.deadline = s.ctx, time.Now().Add(s.m.cfg.StoreTimeout)
+	return c
 }
 
 // beginDetached returns the context of a store call that must complete
@@ -454,7 +464,7 @@ func Get[T any](s *Session, key string) (T, bool, error) {
 	if err != nil || !ok {
 		return v, false, err
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := decodeValue(raw, &v); err != nil {
 		var zero T
 		return zero, false, fmt.Errorf("sessions: decode %q: %w", key, err)
 	}
@@ -473,7 +483,7 @@ func Pop[T any](s *Session, key string) (T, bool, error) {
 	if !ok {
 		return v, false, nil
 	}
-	if err := json.Unmarshal(raw, &v); err != nil {
+	if err := decodeValue(raw, &v); err != nil {
 		var zero T
 		return zero, false, fmt.Errorf("sessions: decode %q: %w", key, err)
 	}
@@ -505,12 +515,12 @@ func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 		}
 		var cur T
 		if ok {
-			if err := json.Unmarshal(raw, &cur); err != nil {
+			if err := decodeValue(raw, &cur); err != nil {
 				return zero, fmt.Errorf("sessions: decode %q: %w", key, err)
 			}
 		}
 		result := fn(cur)
-		val, err := json.Marshal(result)
+		val, err := encodeValue(&result)
 		if err != nil {
 			return zero, fmt.Errorf("sessions: encode %q: %w", key, err)
 		}
