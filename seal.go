@@ -58,7 +58,7 @@ func newKeyring(keys [][]byte) (*keyring, error) {
 	kr := &keyring{}
 	for i, k := range keys {
 		if len(k) < MinKeyLen {
-			return nil, fmt.Errorf("Keys[%d] has %d bytes, want at least %d (use 32 bytes from crypto/rand)", i, len(k), MinKeyLen)
+			return nil, fmt.Errorf("key %d of Options.Keys has %d bytes, want at least %d (use 32 bytes from crypto/rand)", i, len(k), MinKeyLen)
 		}
 		k = append([]byte(nil), k...)
 		mac := hmac.New(sha256.New, k)
@@ -67,7 +67,7 @@ func newKeyring(keys [][]byte) (*keyring, error) {
 		copy(id[:], mac.Sum(nil))
 		for j, prev := range kr.keys {
 			if hmac.Equal(prev, k) {
-				return nil, fmt.Errorf("Keys[%d] repeats Keys[%d]", i, j)
+				return nil, fmt.Errorf("key %d of Options.Keys repeats key %d", i, j)
 			}
 		}
 		kr.keys, kr.ids = append(kr.keys, k), append(kr.ids, id)
