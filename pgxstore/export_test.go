@@ -15,3 +15,15 @@ func (s *Store) Query(op string) string {
 	}
 	panic("unknown op " + op)
 }
+
+// Live reports whether the near cache is listening (and so caching).
+func (c *NearCache) Live() bool { return c.live.Load() }
+
+// Cached reports whether the near cache holds a copy of id.
+func (c *NearCache) Cached(id string) bool {
+	sh := c.shard(id)
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	e := sh.m[id]
+	return e != nil && e.fill == 0
+}
