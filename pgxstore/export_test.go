@@ -16,9 +16,6 @@ func (s *Store) Query(op string) string {
 	panic("unknown op " + op)
 }
 
-// Live reports whether the near cache is listening (and so caching).
-func (c *NearCache) Live() bool { return c.live.Load() }
-
 // Cached reports whether the near cache holds a copy of id.
 func (c *NearCache) Cached(id string) bool {
 	sh := c.shard(id)

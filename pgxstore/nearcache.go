@@ -191,6 +191,12 @@ func (c *NearCache) Close() error {
 	return nil
 }
 
+// Listening reports whether the cache is listening for notifications right
+// now, and so serving loads from the process. It is false until the first
+// LISTEN succeeds, while the connection is lost, and after Close: useful
+// for a health check or a metric.
+func (c *NearCache) Listening() bool { return c.live.Load() }
+
 // CreateTable creates the table, its indexes and the notification trigger
 // if they do not exist (see [Store.CreateTable]).
 func (c *NearCache) CreateTable(ctx context.Context) error {

@@ -93,7 +93,7 @@ func newNearRig(tb testing.TB, store *pgxstore.Store, table string, opts *pgxsto
 	}
 	tb.Cleanup(func() { c.Close() })
 	r.cache = c
-	waitFor(tb, "the near cache to listen", func() bool { return c.Live() })
+	waitFor(tb, "the near cache to listen", func() bool { return c.Listening() })
 	return r
 }
 
@@ -235,7 +235,7 @@ func TestNearCacheListenerLost(t *testing.T) {
 
 	r.refuse.Store(true)
 	r.kill(t)
-	waitFor(t, "the cache to notice", func() bool { return !r.cache.Live() })
+	waitFor(t, "the cache to notice", func() bool { return !r.cache.Listening() })
 	if r.cache.Cached(id) {
 		t.Error("the copy survived the lost connection")
 	}
@@ -257,7 +257,7 @@ func TestNearCacheListenerLost(t *testing.T) {
 	}
 
 	r.refuse.Store(false)
-	waitFor(t, "the cache to listen again", func() bool { return r.cache.Live() })
+	waitFor(t, "the cache to listen again", func() bool { return r.cache.Listening() })
 	waitFor(t, "the info line", func() bool { return strings.Contains(r.logs.String(), "listening again") })
 	r.cache.Load(ctx, id, now)
 	if !r.cache.Cached(id) {
@@ -289,8 +289,8 @@ func TestNearCacheTriggerMissing(t *testing.T) {
 	id := testID(t, 1)
 	store.Create(ctx, id, []byte("a"), now.Add(time.Hour), "", now)
 	c.Load(ctx, id, now)
-	if c.Live() || c.Cached(id) {
-		t.Errorf("live %v, cached %v without the trigger", c.Live(), c.Cached(id))
+	if c.Listening() || c.Cached(id) {
+		t.Errorf("live %v, cached %v without the trigger", c.Listening(), c.Cached(id))
 	}
 	_ = table
 }
