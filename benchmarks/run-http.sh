@@ -45,7 +45,7 @@ for ((round = 0; round < ROUNDS; round++)); do
 				echo "run-http.sh: $family benchmarks of $store failed" >&2
 				exit 1
 			}
-			grep '^Benchmark' "$tmp/out.txt" >>"$OUT/bench.txt" || true
+			{ echo "# process $family $store round $round"; grep "^Benchmark" "$tmp/out.txt" || true; } >>"$OUT/bench.txt"
 		done
 	done
 	echo "round $((round + 1))/$ROUNDS done after $((SECONDS - start))s" >&2
