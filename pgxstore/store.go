@@ -31,6 +31,12 @@
 // been stored: Load, Update and Touch report it as not found, Delete ignores
 // it, and Create rejects it with an error wrapping [ErrInvalidID].
 //
+// # Near cache
+//
+// [NearCache] wraps a Store with a cache of loaded records in the process,
+// kept coherent through LISTEN/NOTIFY by a trigger on the table
+// ([Store.CreateNotifyTrigger]), with a hard bound on the age of a copy.
+//
 // # Time precision
 //
 // Expiries are stored with millisecond precision, truncated. A record
