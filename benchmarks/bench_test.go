@@ -54,26 +54,7 @@ func BenchmarkSessions(b *testing.B) {
 // closed when the workload's benchmarks end (b.RunParallel calls the leaf
 // several times).
 func benchContestant(parent *testing.B, c contestant, wl workload) {
-	var (
-		l       lib
-		openErr error
-		once    sync.Once
-	)
-	parent.Cleanup(func() {
-		if l != nil {
-			if err := l.close(); err != nil {
-				parent.Errorf("close %s/%s: %v", c.store, c.lib, err)
-			}
-		}
-	})
-	parent.Run("lib="+c.lib, func(b *testing.B) {
-		if c.service != "" {
-			requireService(b, c.service)
-		}
-		once.Do(func() { l, openErr = c.open(c.lib + "_" + wl.name) })
-		if openErr != nil {
-			b.Fatalf("open %s/%s: %v", c.store, c.lib, openErr)
-		}
+	runLeaf(parent, c, c.lib+"_"+wl.name, func(b *testing.B, l lib) {
 		if wl.parallel {
 			benchParallel(b, c, l)
 			return
@@ -105,6 +86,34 @@ func benchContestant(parent *testing.B, c contestant, wl workload) {
 				b.Fatalf("after %d requests: %v", n, err)
 			}
 		}
+	})
+}
+
+// runLeaf runs body as parent's leaf "lib=<c.lib>", with the lib opened
+// once (purpose names its data) and closed when parent's benchmarks end:
+// b.RunParallel and the b.Loop ramp-up call a leaf several times.
+func runLeaf(parent *testing.B, c contestant, purpose string, body func(b *testing.B, l lib)) {
+	var (
+		l       lib
+		openErr error
+		once    sync.Once
+	)
+	parent.Cleanup(func() {
+		if l != nil {
+			if err := l.close(); err != nil {
+				parent.Errorf("close %s/%s: %v", c.store, c.lib, err)
+			}
+		}
+	})
+	parent.Run("lib="+c.lib, func(b *testing.B) {
+		if c.service != "" {
+			requireService(b, c.service)
+		}
+		once.Do(func() { l, openErr = c.open(purpose) })
+		if openErr != nil {
+			b.Fatalf("open %s/%s: %v", c.store, c.lib, openErr)
+		}
+		body(b, l)
 	})
 }
 

@@ -7,7 +7,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
@@ -125,26 +124,7 @@ func workloadNamed(name string) workload {
 
 // benchHTTP runs one leaf of BenchmarkHTTP.
 func benchHTTP(parent *testing.B, c contestant, wl workload) {
-	var (
-		l       lib
-		openErr error
-		once    sync.Once
-	)
-	parent.Cleanup(func() {
-		if l != nil {
-			if err := l.close(); err != nil {
-				parent.Errorf("close %s/%s: %v", c.store, c.lib, err)
-			}
-		}
-	})
-	parent.Run("lib="+c.lib, func(b *testing.B) {
-		if c.service != "" {
-			requireService(b, c.service)
-		}
-		once.Do(func() { l, openErr = c.open(c.lib + "_http_" + wl.name) })
-		if openErr != nil {
-			b.Fatalf("open %s/%s: %v", c.store, c.lib, openErr)
-		}
+	runLeaf(parent, c, c.lib+"_http_"+wl.name, func(b *testing.B, l lib) {
 		st, err := newStage(c, l, wl)
 		if err != nil {
 			b.Fatal(err)
