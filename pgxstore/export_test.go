@@ -24,3 +24,16 @@ func (c *NearCache) Cached(id string) bool {
 	e := sh.m[id]
 	return e != nil && e.fill == 0
 }
+
+// Len returns the number of entries (placeholders included) in the near
+// cache.
+func (c *NearCache) Len() int {
+	n := 0
+	for i := range c.shards {
+		sh := &c.shards[i]
+		sh.mu.Lock()
+		n += len(sh.m)
+		sh.mu.Unlock()
+	}
+	return n
+}

@@ -559,3 +559,29 @@ func envInt(name string, def int) int {
 	}
 	return def
 }
+
+// TestNearCacheMaxEntries: the cache never holds more than MaxEntries
+// records (one per shard at the minimum), and a dropped record is read
+// again from PostgreSQL.
+func TestNearCacheMaxEntries(t *testing.T) {
+	t.Parallel()
+	r := newNearRig(t, nil, "", &pgxstore.NearCacheOptions{MaxEntries: 64})
+	ctx, now := context.Background(), time.Now()
+	const n = 300
+	for i := range n {
+		id := testID(t, i)
+		if ok, err := r.store.Create(ctx, id, []byte{byte(i)}, now.Add(time.Hour), "", now); !ok || err != nil {
+			t.Fatalf("Create: %v %v", ok, err)
+		}
+		r.cache.Load(ctx, id, now)
+	}
+	if got := r.cache.Len(); got > 64 {
+		t.Errorf("%d entries, want at most 64", got)
+	}
+	for i := range n {
+		data, _, _, found, err := r.cache.Load(ctx, testID(t, i), now)
+		if !found || err != nil || len(data) != 1 || data[0] != byte(i) {
+			t.Fatalf("Load %d: %v %v %v", i, data, found, err)
+		}
+	}
+}
