@@ -25,14 +25,19 @@ var stores = []string{"none", "memory", "redis", "postgres", "mysql", "cookie", 
 // run.sh runs one workload of one store (with the baseline) per process,
 // round-robin, so that the libraries compared are measured within seconds
 // of each other.
-func BenchmarkSessions(b *testing.B) {
+func BenchmarkSessions(b *testing.B) { eachLeaf(b, workloads, benchContestant) }
+
+// eachLeaf runs leaf for every contestant that runs each of wls, on every
+// store, as store=S/work=W; the stores and the contestants in reverse
+// order under -bench.reverse.
+func eachLeaf(b *testing.B, wls []workload, leaf func(b *testing.B, c contestant, wl workload)) {
 	for i := range stores {
 		store := stores[i]
 		if *reverse {
 			store = stores[len(stores)-1-i]
 		}
 		b.Run("store="+store, func(b *testing.B) {
-			for _, wl := range workloads {
+			for _, wl := range wls {
 				b.Run("work="+wl.name, func(b *testing.B) {
 					for i := range contestants {
 						c := contestants[i]
@@ -42,7 +47,7 @@ func BenchmarkSessions(b *testing.B) {
 						if c.store != store || !wl.runs(c) {
 							continue
 						}
-						benchContestant(b, c, wl)
+						leaf(b, c, wl)
 					}
 				})
 			}

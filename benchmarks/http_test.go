@@ -88,29 +88,11 @@ var httpWorks = []string{"untouched-cookie", "read", "incr"}
 // body, cookie), every timed one for status 200, and after an incr run the
 // counter must hold every increment.
 func BenchmarkHTTP(b *testing.B) {
-	for i := range stores {
-		store := stores[i]
-		if *reverse {
-			store = stores[len(stores)-1-i]
-		}
-		b.Run("store="+store, func(b *testing.B) {
-			for _, name := range httpWorks {
-				wl := workloadNamed(name)
-				b.Run("work="+wl.name, func(b *testing.B) {
-					for i := range contestants {
-						c := contestants[i]
-						if *reverse {
-							c = contestants[len(contestants)-1-i]
-						}
-						if c.store != store || !wl.runs(c) {
-							continue
-						}
-						benchHTTP(b, c, wl)
-					}
-				})
-			}
-		})
+	wls := make([]workload, len(httpWorks))
+	for i, name := range httpWorks {
+		wls[i] = workloadNamed(name)
 	}
+	eachLeaf(b, wls, benchHTTP)
 }
 
 func workloadNamed(name string) workload {
