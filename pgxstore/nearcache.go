@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -444,20 +445,34 @@ func (c *NearCache) listen(ctx context.Context) (*pgx.Conn, error) {
 }
 
 // receive drops the records named by notifications until the connection
-// fails or ctx ends.
+// fails or ctx ends. It waits with a read deadline on the socket rather
+// than a context: pgconn watches a cancellable context with a goroutine
+// and a timer per wait, that is per notification. Close ends the wait by
+// moving the deadline to now.
 func (c *NearCache) receive(ctx context.Context, conn *pgx.Conn) error {
+	nc := conn.PgConn().Conn()
+	stop := context.AfterFunc(ctx, func() { _ = nc.SetReadDeadline(time.Now()) })
+	defer stop()
 	for {
-		wctx, cancel := context.WithTimeout(ctx, c.heartbeat)
-		n, err := conn.WaitForNotification(wctx)
-		cancel()
+		if err := nc.SetReadDeadline(time.Now().Add(c.heartbeat)); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil { // after the deadline: AfterFunc may have run before it
+			return err
+		}
+		n, err := conn.WaitForNotification(context.Background())
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
 			}
-			if !errors.Is(err, context.DeadlineExceeded) || conn.IsClosed() {
+			var ne net.Error
+			if !errors.As(err, &ne) || !ne.Timeout() || conn.IsClosed() {
 				return err
 			}
 			// Silent for a heartbeat: make sure the connection still works.
+			if err := nc.SetReadDeadline(time.Time{}); err != nil {
+				return err
+			}
 			pctx, cancel := context.WithTimeout(ctx, c.heartbeat)
 			err = conn.Ping(pctx)
 			cancel()

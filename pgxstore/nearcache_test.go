@@ -585,3 +585,35 @@ func TestNearCacheMaxEntries(t *testing.T) {
 		}
 	}
 }
+
+// TestNearCacheHeartbeat: an idle listener pings its connection every
+// Heartbeat and keeps listening; Close does not wait for a heartbeat.
+func TestNearCacheHeartbeat(t *testing.T) {
+	t.Parallel()
+	r := newNearRig(t, nil, "", &pgxstore.NearCacheOptions{Heartbeat: 50 * time.Millisecond})
+	ctx, now := context.Background(), time.Now()
+	id := testID(t, 1)
+	r.store.Create(ctx, id, []byte("a"), now.Add(time.Hour), "", now)
+	r.cache.Load(ctx, id, now)
+	time.Sleep(300 * time.Millisecond) // several silent heartbeats
+	if !r.cache.Listening() || !r.cache.Cached(id) {
+		t.Fatalf("after idle heartbeats: listening %v, cached %v", r.cache.Listening(), r.cache.Cached(id))
+	}
+	if _, err := testPool(t).Exec(ctx, `UPDATE `+r.table+` SET data = 'b', version = version + 1`); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the notification after idle heartbeats", func() bool { return !r.cache.Cached(id) })
+	if strings.Contains(r.logs.String(), "lost") {
+		t.Errorf("a heartbeat was taken for a lost connection: %s", r.logs.String())
+	}
+
+	slow := newNearRig(t, r.store, r.table, &pgxstore.NearCacheOptions{Heartbeat: time.Minute})
+	start := time.Now()
+	slow.cache.Close()
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("Close took %v with a one-minute heartbeat", d)
+	}
+	if slow.cache.Listening() {
+		t.Error("listening after Close")
+	}
+}
