@@ -25,14 +25,19 @@ var stores = []string{"none", "memory", "redis", "postgres", "mysql", "cookie", 
 // run.sh runs one workload of one store (with the baseline) per process,
 // round-robin, so that the libraries compared are measured within seconds
 // of each other.
-func BenchmarkSessions(b *testing.B) {
+func BenchmarkSessions(b *testing.B) { eachLeaf(b, workloads, benchContestant) }
+
+// eachLeaf runs leaf for every contestant that runs each of wls, on every
+// store, as store=S/work=W; the stores and the contestants in reverse
+// order under -bench.reverse.
+func eachLeaf(b *testing.B, wls []workload, leaf func(b *testing.B, c contestant, wl workload)) {
 	for i := range stores {
 		store := stores[i]
 		if *reverse {
 			store = stores[len(stores)-1-i]
 		}
 		b.Run("store="+store, func(b *testing.B) {
-			for _, wl := range workloads {
+			for _, wl := range wls {
 				b.Run("work="+wl.name, func(b *testing.B) {
 					for i := range contestants {
 						c := contestants[i]
@@ -42,7 +47,7 @@ func BenchmarkSessions(b *testing.B) {
 						if c.store != store || !wl.runs(c) {
 							continue
 						}
-						benchContestant(b, c, wl)
+						leaf(b, c, wl)
 					}
 				})
 			}
@@ -54,26 +59,7 @@ func BenchmarkSessions(b *testing.B) {
 // closed when the workload's benchmarks end (b.RunParallel calls the leaf
 // several times).
 func benchContestant(parent *testing.B, c contestant, wl workload) {
-	var (
-		l       lib
-		openErr error
-		once    sync.Once
-	)
-	parent.Cleanup(func() {
-		if l != nil {
-			if err := l.close(); err != nil {
-				parent.Errorf("close %s/%s: %v", c.store, c.lib, err)
-			}
-		}
-	})
-	parent.Run("lib="+c.lib, func(b *testing.B) {
-		if c.service != "" {
-			requireService(b, c.service)
-		}
-		once.Do(func() { l, openErr = c.open(c.lib + "_" + wl.name) })
-		if openErr != nil {
-			b.Fatalf("open %s/%s: %v", c.store, c.lib, openErr)
-		}
+	runLeaf(parent, c, c.lib+"_"+wl.name, func(b *testing.B, l lib) {
 		if wl.parallel {
 			benchParallel(b, c, l)
 			return
@@ -105,6 +91,34 @@ func benchContestant(parent *testing.B, c contestant, wl workload) {
 				b.Fatalf("after %d requests: %v", n, err)
 			}
 		}
+	})
+}
+
+// runLeaf runs body as parent's leaf "lib=<c.lib>", with the lib opened
+// once (purpose names its data) and closed when parent's benchmarks end:
+// b.RunParallel and the b.Loop ramp-up call a leaf several times.
+func runLeaf(parent *testing.B, c contestant, purpose string, body func(b *testing.B, l lib)) {
+	var (
+		l       lib
+		openErr error
+		once    sync.Once
+	)
+	parent.Cleanup(func() {
+		if l != nil {
+			if err := l.close(); err != nil {
+				parent.Errorf("close %s/%s: %v", c.store, c.lib, err)
+			}
+		}
+	})
+	parent.Run("lib="+c.lib, func(b *testing.B) {
+		if c.service != "" {
+			requireService(b, c.service)
+		}
+		once.Do(func() { l, openErr = c.open(purpose) })
+		if openErr != nil {
+			b.Fatalf("open %s/%s: %v", c.store, c.lib, openErr)
+		}
+		body(b, l)
 	})
 }
 

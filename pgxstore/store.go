@@ -31,6 +31,12 @@
 // been stored: Load, Update and Touch report it as not found, Delete ignores
 // it, and Create rejects it with an error wrapping [ErrInvalidID].
 //
+// # Near cache
+//
+// [NearCache] wraps a Store with a cache of loaded records in the process,
+// kept coherent through LISTEN/NOTIFY by a trigger on the table
+// ([Store.CreateNotifyTrigger]), with a hard bound on the age of a copy.
+//
 // # Time precision
 //
 // Expiries are stored with millisecond precision, truncated. A record
@@ -133,9 +139,16 @@ type Store struct {
 	db    DB
 	batch int
 	ddl   []string
+	table string // quoted, schema-qualified when configured
 
 	qCreate, qLoad, qUpdate, qExists, qTouch, qDelete string
 	qSweep, qListOwner, qDeleteOwner                  string
+
+	// Used by NearCache only: the notification channel, the trigger's
+	// DDL and name, and DeleteOwner returning the ids it removed.
+	channel, triggerName, qTriggerExists string
+	notifyDDL                            []string
+	qDeleteOwnerIDs                      string
 }
 
 // New returns a store that keeps records in the table named by opts, using
@@ -170,6 +183,12 @@ func New(db DB, opts *Options) (*Store, error) {
 	t := `"` + o.Table + `"`
 	if o.Schema != "" {
 		t = `"` + o.Schema + `".` + t
+	}
+	// The table name is at most 52 characters, so these fit 63 bytes.
+	channel := o.Table + "_changed"
+	fn := `"` + o.Table + `_notify"`
+	if o.Schema != "" {
+		fn = `"` + o.Schema + `".` + fn
 	}
 	s := &Store{
 		db:    db,
@@ -238,7 +257,32 @@ WHERE id = $4 AND version = $5 AND expiry > $6`,
 		// live ones, in one statement.
 		qDeleteOwner: `WITH d AS (DELETE FROM ` + t + ` WHERE owner = $1 RETURNING expiry)
 SELECT count(*) FROM d WHERE expiry > $2`,
+
+		qDeleteOwnerIDs: `DELETE FROM ` + t + ` WHERE owner = $1 RETURNING id, expiry > $2`,
+
+		channel:     channel,
+		triggerName: o.Table + "_notify",
+		// A row-level AFTER trigger, so the notification is queued inside
+		// the writing transaction and delivered at its commit, in commit
+		// order, whoever wrote the row. An UPDATE that changes neither
+		// version nor expiry (a Touch that moved nothing) stays silent.
+		// PostgreSQL folds identical notifications of one transaction.
+		notifyDDL: []string{
+			`CREATE OR REPLACE FUNCTION ` + fn + `() RETURNS trigger LANGUAGE plpgsql AS $fn$
+BEGIN
+	IF TG_OP = 'UPDATE' AND OLD.version = NEW.version AND OLD.expiry = NEW.expiry THEN
+		RETURN NULL;
+	END IF;
+	PERFORM pg_notify('` + channel + `', encode(OLD.id, 'hex'));
+	RETURN NULL;
+END $fn$`,
+			`DROP TRIGGER IF EXISTS "` + o.Table + `_notify" ON ` + t,
+			`CREATE TRIGGER "` + o.Table + `_notify" AFTER UPDATE OR DELETE ON ` + t +
+				` FOR EACH ROW EXECUTE FUNCTION ` + fn + `()`,
+		},
+		qTriggerExists: `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = $2 AND tgenabled <> 'D')`,
 	}
+	s.table = t
 	return s, nil
 }
 

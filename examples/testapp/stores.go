@@ -32,6 +32,9 @@ type backend struct {
 	open       func(ctx context.Context, dsn string, logger *slog.Logger) (sessions.Store, func(), error)
 	defaultDSN string
 	canBack    bool // usable behind -store cache
+	// openConfig, when set, is used instead of open: for kinds that read
+	// other flags than -dsn.
+	openConfig func(ctx context.Context, cfg config, logger *slog.Logger) (sessions.Store, func(), error)
 }
 
 // backends lists the store kinds the app can open.
@@ -59,6 +62,9 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (sessions.S
 	b, err := lookup(cfg.store)
 	if err != nil {
 		return nil, nil, err
+	}
+	if b.openConfig != nil {
+		return b.openConfig(ctx, cfg, logger)
 	}
 	return b.open(ctx, dsnOr(cfg.dsn, b.defaultDSN), logger)
 }
