@@ -32,6 +32,9 @@ type backend struct {
 	open       func(ctx context.Context, dsn string, logger *slog.Logger) (sessions.Store, func(), error)
 	defaultDSN string
 	canBack    bool // usable behind -store cache
+	// openConfig, if set, is used instead of open and also gets the flags
+	// (stores with a near-cache read -cache-age from them).
+	openConfig func(ctx context.Context, cfg config, dsn string, logger *slog.Logger) (sessions.Store, func(), error)
 }
 
 // backends lists the store kinds the app can open.
@@ -56,6 +59,9 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (sessions.S
 	b, err := lookup(cfg.store)
 	if err != nil {
 		return nil, nil, err
+	}
+	if b.openConfig != nil {
+		return b.openConfig(ctx, cfg, dsnOr(cfg.dsn, b.defaultDSN), logger)
 	}
 	return b.open(ctx, dsnOr(cfg.dsn, b.defaultDSN), logger)
 }
