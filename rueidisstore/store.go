@@ -322,7 +322,7 @@ func (s *Store) update(ctx context.Context, id string, version int64, data []byt
 	key := s.sessionKey(id)
 	exp, nowMs := ms(expiry), ms(now)
 	args := []string{itoa(nowMs), be64(version), rueidis.BinaryString(encode(version+1, exp, 0, owner, data)),
-		itoa(exp), itoa(s.pxat(exp)), owner, "0"}
+		itoa(exp), itoa(s.pxat(exp)), owner, "0", itoa(s.grace)}
 	for attempt := 0; ; attempt++ {
 		n, err := updateScript.Exec(ctx, s.c, []string{key}, args).AsInt64()
 		if err != nil {
