@@ -104,3 +104,28 @@ func TestRueidisCoherent(t *testing.T) {
 	want(t, a.get(t, "/logout-all?user=zoe", ""), http.StatusOK, "1")
 	eventually(t, within, "B seeing A's logout-all", sees(b, "/get?key=a", c.token(), http.StatusNotFound, "not found"))
 }
+
+// TestRueidisSharesRedisstore: an app on -store redis (go-redis) and one on
+// -store rueidis with the same DSN serve the same sessions, and the
+// rueidis one drops its cached copy when the redis one writes.
+func TestRueidisSharesRedisstore(t *testing.T) {
+	t.Parallel()
+	flags, _ := setupRedis(t)
+	a := startApp(t, flags...)
+	rflags, _ := asRueidis(flags, nil)
+	b := startApp(t, append(rflags, "-cache-age", "1h")...)
+	tok := newSession(t, a, a.get(t, "/set?key=a&value=1", ""))
+	want(t, b.get(t, "/get?key=a", tok), http.StatusOK, "1") // b caches it
+	want(t, a.get(t, "/set?key=a&value=2", tok), http.StatusOK, "ok")
+	eventually(t, time.Second, "the rueidis app seeing the redis app's write", func() (bool, string) {
+		r := b.get(t, "/get?key=a", tok)
+		return r.code == http.StatusOK && r.body == "2", r.body
+	})
+	want(t, b.get(t, "/set?key=b&value=3", tok), http.StatusOK, "ok")
+	want(t, a.get(t, "/get?key=b", tok), http.StatusOK, "3")
+	want(t, a.get(t, "/destroy", tok), http.StatusOK, "ok")
+	eventually(t, time.Second, "the rueidis app seeing the destroy", func() (bool, string) {
+		r := b.get(t, "/get?key=a", tok)
+		return r.code == http.StatusNotFound, r.body
+	})
+}
