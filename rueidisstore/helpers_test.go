@@ -141,3 +141,12 @@ func newID(t testing.TB) string {
 	sum := sha256.Sum256(b[:])
 	return hex.EncodeToString(sum[:])
 }
+
+type rueidisResult struct{ hit bool }
+
+// cacheProbe reads key through c's near-cache with a 300 ms bound and
+// reports whether the reply came from memory.
+func cacheProbe(ctx context.Context, c rueidis.Client, key string) *rueidisResult {
+	r := c.DoCache(ctx, c.B().Get().Key(key).Cache(), 300*time.Millisecond)
+	return &rueidisResult{hit: r.IsCacheHit()}
+}
