@@ -51,31 +51,44 @@ func BenchmarkLoad(b *testing.B) {
 		{"memory", open(new(memstore.Store))},
 		{"through", open(newStore(b, newClient(b, noCache, "Redis"), nil))},
 	}
-	for _, op := range ops {
-		b.Run(op.name, func(b *testing.B) {
+	names := make([]string, len(ops))
+	fs := make([]func(b *testing.B), len(ops))
+	for i, op := range ops {
+		names[i], fs[i] = op.name, op.load
+	}
+	runPaired(b, names, fs, [][2]int{{0, 1}, {2, 0}})
+}
+
+// runPaired runs each f as a sub-benchmark, then "paired": all of them
+// alternated in one loop, reporting each one's ns/op and, for each pair
+// {i, j} of ratios, names[i]/names[j].
+func runPaired(b *testing.B, names []string, fs []func(b *testing.B), ratios [][2]int) {
+	for i, f := range fs {
+		b.Run(names[i], func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				op.load(b)
+				f(b)
 			}
 		})
 	}
 	b.Run("paired", func(b *testing.B) {
 		b.ReportAllocs()
-		var spent [3]time.Duration
+		spent := make([]time.Duration, len(fs))
 		n := 0
 		for b.Loop() {
-			for i, op := range ops {
+			for i, f := range fs {
 				t0 := time.Now()
-				op.load(b)
+				f(b)
 				spent[i] += time.Since(t0)
 			}
 			n++
 		}
-		for i, op := range ops {
-			b.ReportMetric(float64(spent[i].Nanoseconds())/float64(n), op.name+"-ns/op")
+		for i, name := range names {
+			b.ReportMetric(float64(spent[i].Nanoseconds())/float64(n), name+"-ns/op")
 		}
-		b.ReportMetric(float64(spent[0])/float64(spent[1]), "near/memory")
-		b.ReportMetric(float64(spent[2])/float64(spent[0]), "through/near")
+		for _, r := range ratios {
+			b.ReportMetric(float64(spent[r[0]])/float64(spent[r[1]]), names[r[0]]+"/"+names[r[1]])
+		}
 	})
 }
 
@@ -129,29 +142,5 @@ func BenchmarkRead(b *testing.B) {
 		{"near", serve(newStore(b, singleClient(b), nil))},
 		{"memory", serve(new(memstore.Store))},
 	}
-	for _, op := range ops {
-		b.Run(op.name, func(b *testing.B) {
-			b.ReportAllocs()
-			for b.Loop() {
-				op.serve(b)
-			}
-		})
-	}
-	b.Run("paired", func(b *testing.B) {
-		b.ReportAllocs()
-		var spent [2]time.Duration
-		n := 0
-		for b.Loop() {
-			for i, op := range ops {
-				t0 := time.Now()
-				op.serve(b)
-				spent[i] += time.Since(t0)
-			}
-			n++
-		}
-		for i, op := range ops {
-			b.ReportMetric(float64(spent[i].Nanoseconds())/float64(n), op.name+"-ns/op")
-		}
-		b.ReportMetric(float64(spent[0])/float64(spent[1]), "near/memory")
-	})
+	runPaired(b, []string{ops[0].name, ops[1].name}, []func(b *testing.B){ops[0].serve, ops[1].serve}, [][2]int{{0, 1}})
 }
