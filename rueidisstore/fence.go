@@ -14,10 +14,13 @@ import (
 // now; a Load whose copy does not show that state reads through with an
 // uncached GET, and a Load whose copy shows it removes the fence. A fence
 // older than twice MaxCacheAge is dropped: every copy cached before its
-// write has expired by then.
+// write has expired by then. A write that failed (a timeout, a broken
+// connection) may still have been applied: its fence is never satisfied, so
+// Loads of that id read through until it expires.
 
 // fence is the state of a record after this store's write.
 type fence struct {
+	unknown bool  // a write failed: it may or may not have been applied
 	gone    bool  // deleted (or written already expired)
 	touch   bool  // expiry moved to at least expiry, version unknown
 	version int64 // written version (not touch)
@@ -29,6 +32,8 @@ type fence struct {
 // shows the fenced write or a later state.
 func (f fence) satisfiedBy(h header, found bool) bool {
 	switch {
+	case f.unknown:
+		return false // read through until the fence expires
 	case f.gone:
 		return !found
 	case !found:

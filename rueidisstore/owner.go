@@ -158,6 +158,9 @@ func (s *Store) deleteOwner(ctx context.Context, owner string, now int64) (int, 
 		for i, r := range deleteOwnedScript.ExecMulti(ctx, s.c, execs...) {
 			n, err := r.AsInt64()
 			if err != nil {
+				for _, id := range batch[i:] {
+					s.fences.set(id, fence{unknown: true})
+				}
 				return deleted, err
 			}
 			id, tok := batch[i], members[batch[i]]

@@ -206,7 +206,9 @@ func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	created, err := s.create(ctx, id, data, expiry, owner, now)
-	if created {
+	if err != nil {
+		s.fences.set(id, fence{unknown: true})
+	} else if created {
 		exp := ms(expiry)
 		if exp > ms(now) {
 			s.fences.set(id, fence{version: 1, expiry: exp})
@@ -307,7 +309,9 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	up, found, err := s.update(ctx, id, version, data, expiry, owner, now)
-	if up {
+	if err != nil {
+		s.fences.set(id, fence{unknown: true})
+	} else if up {
 		exp := ms(expiry)
 		if exp > ms(now) {
 			s.fences.set(id, fence{version: version + 1, expiry: exp})
@@ -356,7 +360,9 @@ func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	found, err := s.touch(ctx, id, expiry, now)
-	if found {
+	if err != nil {
+		s.fences.set(id, fence{unknown: true})
+	} else if found {
 		s.fences.set(id, fence{touch: true, expiry: ms(expiry)})
 	}
 	return found, wrap(ctx, "touch", err)
@@ -393,7 +399,9 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	ctx, cancel := s.bound(ctx)
 	defer cancel()
 	err := s.c.Do(ctx, s.c.B().Del().Key(s.sessionKey(id)).Build()).Error()
-	if err == nil {
+	if err != nil {
+		s.fences.set(id, fence{unknown: true})
+	} else {
 		s.fences.set(id, fence{gone: true})
 	}
 	return wrap(ctx, "delete", err)
