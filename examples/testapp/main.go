@@ -22,8 +22,7 @@
 //	-back KIND            with -store cache: the store behind the in-memory
 //	                      front: sqlite, postgres, mysql or redis (default redis)
 //	-cache-age DURATION   with -store cache: the longest the front answers for
-//	                      a session without consulting the back (default 1s);
-//	                      with -store rueidis: the near-cache's hard bound
+//	                      a session without consulting the back (default 1s)
 //	-dsn DSN              where the store (with cache, the back store) lives
 //	-idle DURATION        idle timeout (0: none)
 //	-lifetime DURATION    absolute lifetime (0: the library's default, 24h)
@@ -165,7 +164,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT` (port 0: any free port)")
 	fs.StringVar(&cfg.store, "store", "memory", "store `KIND`: memory, sqlite, postgres, mysql, redis, cache or cookie")
 	fs.StringVar(&cfg.back, "back", "redis", "with -store cache, the back store `KIND`: sqlite, postgres, mysql or redis")
-	fs.DurationVar(&cfg.cacheAge, "cache-age", time.Second, "with -store cache, the longest the front answers without consulting the back; with -store rueidis, the near-cache's hard bound")
+	fs.DurationVar(&cfg.cacheAge, "cache-age", time.Second, "with -store cache, the longest the front answers without consulting the back")
 	fs.StringVar(&cfg.dsn, "dsn", "", "where the store (with cache, the back store) lives; the default depends on the store:\n"+
 		"sqlite: sessions.db (a file path, relative to the working directory)\n"+
 		"postgres: postgres://postgres@127.0.0.1:5432/test?sslmode=disable (any DSN pgx accepts)\n"+

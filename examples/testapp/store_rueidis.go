@@ -27,7 +27,8 @@ func init() {
 	}
 }
 
-func openRueidis(ctx context.Context, cfg config, dsn string, _ *slog.Logger) (sessions.Store, func(), error) {
+func openRueidis(ctx context.Context, cfg config, _ *slog.Logger) (sessions.Store, func(), error) {
+	dsn := dsnOr(cfg.dsn, backends["rueidis"].defaultDSN)
 	if u, err := url.Parse(dsn); err != nil || (u.Scheme != "redis" && u.Scheme != "rediss") {
 		return nil, nil, usageError{fmt.Errorf("rueidis: -dsn %q: want redis://HOST:PORT/DB", dsn)}
 	}

@@ -32,9 +32,9 @@ type backend struct {
 	open       func(ctx context.Context, dsn string, logger *slog.Logger) (sessions.Store, func(), error)
 	defaultDSN string
 	canBack    bool // usable behind -store cache
-	// openConfig, if set, is used instead of open and also gets the flags
-	// (stores with a near-cache read -cache-age from them).
-	openConfig func(ctx context.Context, cfg config, dsn string, logger *slog.Logger) (sessions.Store, func(), error)
+	// openConfig, when set, is used instead of open: for kinds that read
+	// other flags than -dsn.
+	openConfig func(ctx context.Context, cfg config, logger *slog.Logger) (sessions.Store, func(), error)
 }
 
 // backends lists the store kinds the app can open.
@@ -61,7 +61,7 @@ func openStore(ctx context.Context, cfg config, logger *slog.Logger) (sessions.S
 		return nil, nil, err
 	}
 	if b.openConfig != nil {
-		return b.openConfig(ctx, cfg, dsnOr(cfg.dsn, b.defaultDSN), logger)
+		return b.openConfig(ctx, cfg, logger)
 	}
 	return b.open(ctx, dsnOr(cfg.dsn, b.defaultDSN), logger)
 }
