@@ -9,9 +9,12 @@ import (
 	"time"
 )
 
-// The rueidis kinds run the app with -store rueidis (rueidisstore: Redis
-// with a near-cache kept coherent by invalidations) on the shared Redis
-// and on the test cluster. They count as cache kinds: CacheInstances runs
+// The rueidis kind runs the app with -store rueidis (rueidisstore: Redis
+// with a near-cache kept coherent by invalidations) on a Redis DB of the
+// test's own. There is no cluster kind: the cluster kinds share one key
+// space (no DB numbers, and the app has no prefix flag), so two of them
+// would see each other's owner indexes; rueidisstore runs the conformance
+// suite on the cluster itself. It counts as a cache kind: CacheInstances runs
 // two instances on one store with -cache-age, which is the near-cache's
 // hard bound here, and the outage cases wait past it before they expect
 // failures. The outage cases reach Redis through the suite's proxy.
@@ -23,11 +26,6 @@ func init() {
 				return []string{"-store", "rueidis", "-dsn", "redis://" + addr + "/0"}
 			},
 			serviceAddr: redisAddr, dsnVia: redisVia},
-		&storeKind{name: "rueidis-cluster", persistent: true, cache: true,
-			setup: func(t *testing.T) ([]string, func(*testing.T) int) { return asRueidis(setupRedisCluster(t)) },
-			unreachable: func(_ *testing.T, addr string) []string {
-				return []string{"-store", "rueidis", "-dsn", clusterDSN([]string{addr})}
-			}},
 	)
 }
 
