@@ -7,6 +7,7 @@ replace (
 	github.com/sessionkit/sessions/mysqlstore => ../mysqlstore
 	github.com/sessionkit/sessions/pgxstore => ../pgxstore
 	github.com/sessionkit/sessions/redisstore => ../redisstore
+	github.com/sessionkit/sessions/rueidisstore => ../rueidisstore
 )
 
 require (
@@ -18,10 +19,12 @@ require (
 	github.com/gorilla/sessions v1.4.0
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/go-redis/v9 v9.22.0
+	github.com/redis/rueidis v1.0.79
 	github.com/sessionkit/sessions v0.1.0
 	github.com/sessionkit/sessions/mysqlstore v0.1.0
 	github.com/sessionkit/sessions/pgxstore v0.1.0
 	github.com/sessionkit/sessions/redisstore v0.1.0
+	github.com/sessionkit/sessions/rueidisstore v0.1.0
 )
 
 require (
@@ -33,6 +36,6 @@ require (
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
 	go.uber.org/atomic v1.11.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
-	golang.org/x/sys v0.30.0 // indirect
+	golang.org/x/sys v0.47.0 // indirect
 	golang.org/x/text v0.41.0 // indirect
 )

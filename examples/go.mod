@@ -10,6 +10,7 @@ replace (
 	github.com/sessionkit/sessions/mysqlstore => ../mysqlstore
 	github.com/sessionkit/sessions/pgxstore => ../pgxstore
 	github.com/sessionkit/sessions/redisstore => ../redisstore
+	github.com/sessionkit/sessions/rueidisstore => ../rueidisstore
 	github.com/sessionkit/sessions/sqlitestore => ../sqlitestore
 )
 
@@ -23,6 +24,7 @@ require (
 	github.com/go-sql-driver/mysql v1.10.1
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/redis/go-redis/v9 v9.22.0
+	github.com/redis/rueidis v1.0.79
 	github.com/sessionkit/sessions v0.1.0
 	github.com/sessionkit/sessions/boltstore v0.1.0
 	github.com/sessionkit/sessions/dynamostore v0.1.0
@@ -30,6 +32,7 @@ require (
 	github.com/sessionkit/sessions/mysqlstore v0.1.0
 	github.com/sessionkit/sessions/pgxstore v0.1.0
 	github.com/sessionkit/sessions/redisstore v0.1.0
+	github.com/sessionkit/sessions/rueidisstore v0.1.0
 	github.com/sessionkit/sessions/sqlitestore v0.1.0
 	go.etcd.io/bbolt v1.5.0
 	go.mongodb.org/mongo-driver/v2 v2.10.0

@@ -167,7 +167,7 @@ func BenchmarkUpdate(b *testing.B) {
 		},
 		raw: func(b *testing.B) {
 			val := encodeRecord(rv+1, expMs, 0, "", benchData)
-			n, err := updateScript.Run(ctx, c, []string{rawKey}, nowMs, be64(rv), val, expMs, pxat, "", "0").Int64()
+			n, err := updateScript.Run(ctx, c, []string{rawKey}, nowMs, be64(rv), val, expMs, pxat, "", "0", DefaultTTLGrace.Milliseconds()).Int64()
 			if n != 2 || err != nil {
 				b.Fatal(n, err)
 			}

@@ -33,36 +33,54 @@ end
 return 1
 `)
 
-// updateScript is a compare-and-set on the version. It reads only the
-// header (and the owner when one is written).
+// updateScript is a compare-and-set on the version. The hot path is one
+// command: SET ... GET writes the new value and returns the old one, which
+// is then checked; when the write must not happen (gone, changed, owner
+// index to extend, malformed), the script puts the old value back (or
+// deletes the key it created), atomically, so nothing is observable but a
+// keyspace event. The restored TTL is the old record's embedded expiry plus
+// the grace, which is what every write of this store sets (a malformed
+// value gets the new value's TTL). Reading the header with GETRANGE first
+// and then SET cost two commands; each command called from Lua costs about
+// as much as the script's own startup (see the README).
 // ARGV: now, expected version (8 bytes), new value, new expiry, pxat, new
 // owner, permit ("1" when the caller has just extended the owner index and
-// the new value's index deadline is authoritative).
+// the new value's index deadline is authoritative), grace (ms).
 // Returns 0 gone, 1 changed, 2 updated, 3 the owner index must be extended
 // first (nothing written).
 var updateScript = redis.NewScript(`
-local v = redis.call('GETRANGE', KEYS[1], 0, 28)
-if v == '' then return 0 end
-` + luaCheck + `
+local v = redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[5], 'GET')
+if not v then
+  redis.call('DEL', KEYS[1])
+  return 0
+end
+local ok = string.len(v) >= 29 and string.byte(v, 1) == 1
+local function undo()
+  local pxat = ARGV[5]
+  if ok then
+    pxat = string.format('%d', math.max(struct.unpack('>i8', v, 10) + tonumber(ARGV[8]), 1))
+  end
+  redis.call('SET', KEYS[1], v, 'PXAT', pxat)
+end
+if not ok then
+  undo()
+  return redis.error_reply('redisstore: malformed record')
+end
 local now = tonumber(ARGV[1])
-if struct.unpack('>i8', v, 10) <= now then return 0 end
-if string.sub(v, 2, 9) ~= ARGV[2] then return 1 end
+if struct.unpack('>i8', v, 10) <= now then undo() return 0 end
+if string.sub(v, 2, 9) ~= ARGV[2] then undo() return 1 end
 local exp = tonumber(ARGV[4])
 if exp <= now then
   redis.call('DEL', KEYS[1])
   return 2
 end
-local keep = false
 if ARGV[6] ~= '' and ARGV[7] ~= '1' then
   local n = struct.unpack('>I4', v, 26)
   if struct.unpack('>i8', v, 18) < exp or n ~= string.len(ARGV[6]) or
-      redis.call('GETRANGE', KEYS[1], 29, 28 + n) ~= ARGV[6] then
+      string.sub(v, 30, 29 + n) ~= ARGV[6] then
+    undo()
     return 3
   end
-  keep = true
-end
-redis.call('SET', KEYS[1], ARGV[3], 'PXAT', ARGV[5])
-if keep then
   redis.call('SETRANGE', KEYS[1], 17, string.sub(v, 18, 25))
 end
 return 2

@@ -370,7 +370,7 @@ func (s *Store) update(ctx context.Context, id string, version int64, data []byt
 	val := encodeRecord(version+1, exp, 0, owner, data)
 	permit := "0"
 	for attempt := 0; ; attempt++ {
-		n, err := updateScript.Run(ctx, s.c, []string{key}, nowMs, want, val, exp, s.pxat(exp), owner, permit).Int64()
+		n, err := updateScript.Run(ctx, s.c, []string{key}, nowMs, want, val, exp, s.pxat(exp), owner, permit, s.grace).Int64()
 		if err != nil {
 			return updated{}, err
 		}

@@ -173,7 +173,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.addr, "addr", "127.0.0.1:8080", "listen on `HOST:PORT` (port 0: any free port)")
 	fs.StringVar(&cfg.store, "store", "memory", "store `KIND`: memory, sqlite, postgres, postgres-near, mysql, redis, mongo, bolt, dynamodb, cache or cookie")
 	fs.StringVar(&cfg.back, "back", "redis", "with -store cache, the back store `KIND`: sqlite, postgres, mysql, redis, mongo, bolt or dynamodb")
-	fs.DurationVar(&cfg.cacheAge, "cache-age", time.Second, "with -store cache, the longest the front answers without consulting the back; with -store postgres-near, the near cache's hard bound")
+	fs.DurationVar(&cfg.cacheAge, "cache-age", time.Second, "with -store cache, the longest the front answers without consulting the back; with -store postgres-near or rueidis, the near cache's hard bound")
 	fs.StringVar(&cfg.dsn, "dsn", "", "where the store (with cache, the back store) lives; the default depends on the store:\n"+
 		"sqlite: sessions.db (a file path, relative to the working directory)\n"+
 		"postgres: postgres://postgres@127.0.0.1:5432/test?sslmode=disable (any DSN pgx accepts)\n"+

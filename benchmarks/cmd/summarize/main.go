@@ -229,7 +229,7 @@ func (res results) med(k key) (ns, bytes, allocs float64, ok bool) {
 
 // Orders of the axes in the output.
 var (
-	storeOrder = []string{"memory", "redis", "postgres", "mysql", "cookie", "filesystem"}
+	storeOrder = []string{"memory", "redis", "redis-near", "postgres", "mysql", "cookie", "filesystem"}
 	workOrder  = []string{"untouched-nocookie", "untouched-cookie", "read", "incr", "create", "parallel-incr"}
 	libOrder   = []string{"sessionkit", "scs", "gorilla", "floor"}
 )
