@@ -1,0 +1,7 @@
+module github.com/sessionkit/sessions/reliability
+
+go 1.25.0
+
+require github.com/sessionkit/sessions v0.1.0
+
+replace github.com/sessionkit/sessions => ../
