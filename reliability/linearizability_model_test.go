@@ -64,6 +64,9 @@ type linInput struct {
 	Val   string // for set and create (the new session's "a")
 	Call  int64  // the call and return times, for the staleness window
 	Ret   int64
+	// Doom, for a create, is the latest return of a logout of the slot
+	// that ran concurrently with it (0: none): see linDoom.
+	Doom int64
 }
 
 // linOutput is what the server answered.
@@ -79,6 +82,7 @@ type linValues struct {
 	Token string
 	A, B  string
 	N     int
+	Doom  int64
 }
 
 // linState is the model's state: the current values, and (with a
@@ -143,6 +147,20 @@ func linModel(window, maxDur int64) porcupine.Model {
 // linStep returns the states st can move to by the operation, none if the
 // operation cannot happen in st.
 func linStep(st linState, in linInput, out linOutput, window, maxDur int64) []any {
+	res := linStep1(st, in, out, window, maxDur)
+	if st.Token != "" && st.Doom >= in.Call {
+		// A logout that ran concurrently with this session's login may
+		// have ended it at any time until the logout returned.
+		ended := linState{Hist: st.Hist}
+		if window > 0 {
+			ended.Hist = append(slices.Clone(st.Hist), linPast{linValues: st.linValues, Until: st.Doom})
+		}
+		res = append(res, linStep1(ended, in, out, window, maxDur)...)
+	}
+	return res
+}
+
+func linStep1(st linState, in linInput, out linOutput, window, maxDur int64) []any {
 	cur := st.linValues
 	live := in.Token != "" && in.Token == cur.Token
 	next := func(v linValues) []any {
@@ -182,12 +200,17 @@ func linStep(st linState, in linInput, out linOutput, window, maxDur int64) []an
 		if out.Status != "ok" || out.Token == "" {
 			return nil
 		}
-		return next(linValues{Token: out.Token, A: in.Val})
+		return next(linValues{Token: out.Token, A: in.Val, Doom: in.Doom})
 	case linLogout:
-		if out.Status != "ok" {
-			return nil
+		switch out.Status {
+		case "ok":
+			return next(linValues{})
+		case "conflict":
+			// ErrConflict: logins kept racing the logout's rounds. The
+			// session it found is ended, or a racing login survives.
+			return append(next(linValues{}), st)
 		}
-		return next(linValues{})
+		return nil
 	}
 	switch out.Status {
 	case "new", "gone":
@@ -252,6 +275,28 @@ func linStep(st linState, in linInput, out linOutput, window, maxDur int64) []an
 		return next(linValues{})
 	}
 	return nil
+}
+
+// linDoom sets the Doom of every create of history: the latest return of
+// a logout of the same slot whose interval overlaps the create's.
+// DestroyOwner deletes, lists and deletes again until the owner has no
+// session left, so a login that races it may be ended at any time until it
+// returns ("sessions that log in afterwards are not affected": afterwards,
+// not meanwhile).
+func linDoom(history []porcupine.Operation) {
+	for i, op := range history {
+		in := op.Input.(linInput)
+		if in.Kind != linCreate {
+			continue
+		}
+		for _, l := range history {
+			li := l.Input.(linInput)
+			if li.Kind == linLogout && li.Slot == in.Slot && l.Call <= op.Return && l.Return >= op.Call {
+				in.Doom = max(in.Doom, l.Return)
+			}
+		}
+		history[i].Input = in
+	}
 }
 
 func linShort(tok string) string {

@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,7 +14,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -123,7 +126,12 @@ func linHandler(m *sessions.Manager) http.Handler {
 			http.Error(w, err.Error(), http.StatusInternalServerError)
 		}
 		if kind == "logout" {
-			if _, err := m.DestroyOwner(r.Context(), owner); err != nil {
+			if _, err := m.DestroyOwner(r.Context(), owner); errors.Is(err, sessions.ErrConflict) {
+				// Documented: logins kept racing the rounds; the sessions
+				// that existed at the call are ended, later ones may live.
+				reply(linOutput{Status: "conflict"})
+				return
+			} else if err != nil {
 				fail(err)
 				return
 			}
@@ -213,7 +221,7 @@ type linSlot struct {
 }
 
 func (s *linSlot) retire(tok string) {
-	if tok == "" {
+	if tok == "" || slices.Contains(s.old, tok) {
 		return
 	}
 	s.old = append(s.old, tok)
@@ -307,7 +315,8 @@ func linRun(tb testing.TB, cfg linConfig, urls []string) []porcupine.Operation {
 				url := urls[rng.IntN(len(urls))]
 				in := linInput{Slot: sl}
 				slot.mu.Lock()
-				in.Token = slot.token
+				tok := slot.token
+				in.Token = tok
 				if in.Token == "" {
 					// Log in again, holding the slot so that one client does.
 					in.Kind, in.Val = linCreate, "c"+strconv.Itoa(rng.IntN(1000))
@@ -345,6 +354,9 @@ func linRun(tb testing.TB, cfg linConfig, urls []string) []porcupine.Operation {
 					in.Kind, in.Token = linLogout, ""
 				}
 				used := in.Token
+				if in.Kind == linLogout {
+					used = tok // the session the logout must end
+				}
 				out, err := do(url, &in)
 				if err != nil {
 					mu.Lock()
@@ -353,16 +365,21 @@ func linRun(tb testing.TB, cfg linConfig, urls []string) []porcupine.Operation {
 					continue
 				}
 				record(c, in, out)
+				// An operation that proves used dead retires it, and moves the
+				// slot on if it still names used. (A slot never names two live
+				// sessions: a client logs in again only when the slot names
+				// none, so the model's one session per slot holds.)
 				slot.mu.Lock()
-				switch {
-				case slot.token != used && in.Kind != linLogout:
-					// Another client moved the slot on meanwhile.
-				case out.Status == "ok" && in.Kind == linRenew:
-					slot.retire(slot.token)
-					slot.token = out.Token
-				case out.Status != "ok", in.Kind == linDestroy, in.Kind == linLogout:
-					slot.retire(slot.token)
-					slot.token = ""
+				renewed := in.Kind == linRenew && out.Status == "ok"
+				if renewed || out.Status == "new" || out.Status == "gone" ||
+					out.Status == "ok" && (in.Kind == linDestroy || in.Kind == linLogout) {
+					slot.retire(used)
+					if slot.token == used {
+						slot.token = ""
+						if renewed {
+							slot.token = out.Token
+						}
+					}
 				}
 				slot.mu.Unlock()
 			}
@@ -376,9 +393,12 @@ func linRun(tb testing.TB, cfg linConfig, urls []string) []porcupine.Operation {
 }
 
 // linCheck checks history with the model for window and reports the
-// result; a failing history is written as an HTML visualization.
-func linCheck(tb testing.TB, history []porcupine.Operation, window time.Duration) porcupine.CheckResult {
+// result; a failing history is written as porcupine's HTML visualization
+// into dir (the test's output directory when dir is "") and its path
+// returned.
+func linCheck(tb testing.TB, history []porcupine.Operation, window time.Duration, dir string) (porcupine.CheckResult, string) {
 	tb.Helper()
+	linDoom(history)
 	var maxDur int64
 	for _, op := range history {
 		maxDur = max(maxDur, op.Return-op.Call)
@@ -387,15 +407,20 @@ func linCheck(tb testing.TB, history []porcupine.Operation, window time.Duration
 	t0 := time.Now()
 	res, info := porcupine.CheckOperationsVerbose(model, history, linCheckTimeout)
 	tb.Logf("%d operations checked in %v: %s", len(history), time.Since(t0).Round(time.Millisecond), res)
-	if res != porcupine.Ok {
-		path := filepath.Join(linOutputDir(tb), linFileName(tb.Name())+".html")
-		if err := porcupine.VisualizePath(model, info, path); err != nil {
-			tb.Logf("visualization: %v", err)
-		} else {
-			tb.Logf("visualization of the history: %s", path)
-		}
+	if res == porcupine.Ok {
+		return res, ""
 	}
-	return res
+	if dir == "" {
+		dir = linOutputDir(tb)
+	}
+	path := filepath.Join(dir, linFileName(tb.Name())+".html")
+	if err := porcupine.VisualizePath(model, info, path); err != nil {
+		tb.Errorf("visualization: %v", err)
+		return res, ""
+	}
+	tb.Logf("visualization of the history: %s", path)
+	linDump(tb, model, history, path+".txt")
+	return res, path
 }
 
 // linOutputDir is where failing histories go: go test's -outputdir when
@@ -443,7 +468,7 @@ func linExpect(t *testing.T, store sessions.Store, cfg linConfig) {
 	urls := linServers(t, 1, cfg.touch, func(int) sessions.Store { return store })
 	h := linRun(t, cfg, urls)
 	linSummary(t, h)
-	if res := linCheck(t, h, 0); res != porcupine.Ok {
+	if res, _ := linCheck(t, h, 0, ""); res != porcupine.Ok {
 		t.Fatalf("history not linearizable (%s)", res)
 	}
 }
@@ -456,4 +481,27 @@ func linSummary(tb testing.TB, h []porcupine.Operation) {
 		counts[op.Input.(linInput).Kind.String()+":"+op.Output.(linOutput).Status]++
 	}
 	tb.Logf("history: %d operations %v", len(h), counts)
+}
+
+// linDump writes the operations of the history's failing partitions,
+// sorted by call, as text to path.
+func linDump(tb testing.TB, model porcupine.Model, history []porcupine.Operation, path string) {
+	var b strings.Builder
+	for _, part := range model.Partition(history) {
+		if porcupine.CheckOperations(model, part) {
+			continue
+		}
+		ops := slices.Clone(part)
+		slices.SortFunc(ops, func(x, y porcupine.Operation) int { return cmp.Compare(x.Call, y.Call) })
+		fmt.Fprintf(&b, "partition of slot %d: %d operations\n", ops[0].Input.(linInput).Slot, len(ops))
+		for _, op := range ops {
+			fmt.Fprintf(&b, "%10.3fms %10.3fms  c%-2d %s\n", float64(op.Call)/1e6, float64(op.Return)/1e6, op.ClientId,
+				model.DescribeOperation(op.Input, op.Output))
+		}
+	}
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		tb.Logf("dump: %v", err)
+		return
+	}
+	tb.Logf("failing partitions as text: %s", path)
 }

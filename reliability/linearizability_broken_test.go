@@ -1,0 +1,132 @@
+package reliability
+
+import (
+	"context"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/anishathalye/porcupine"
+
+	"github.com/sessionkit/sessions"
+	"github.com/sessionkit/sessions/memstore"
+)
+
+// The checker must catch broken stores: each test below records histories
+// on a deliberately broken memstore until the checker rejects one (it must
+// within linBrokenRounds), so that a pass of the real stores means
+// something.
+
+const linBrokenRounds = 10
+
+// linNoVersionStore is a memstore whose Update has no version check: it
+// overwrites whatever version the record has (a lost update).
+type linNoVersionStore struct{ *memstore.Store }
+
+func (s linNoVersionStore) Update(ctx context.Context, id string, _ int64, data []byte, expiry time.Time, owner string, now time.Time) (bool, bool, error) {
+	for {
+		_, v, _, found, err := s.Store.Load(ctx, id, now)
+		if err != nil || !found {
+			return false, found, err
+		}
+		updated, found, err := s.Store.Update(ctx, id, v, data, expiry, owner, now)
+		if err != nil || updated || !found {
+			return updated, found, err
+		}
+	}
+}
+
+// linResurrectStore is a memstore whose Touch brings back a record that was
+// deleted or retired: it re-creates it from the last data written.
+type linResurrectStore struct {
+	*memstore.Store
+	mu   sync.Mutex
+	last map[string]linLast
+}
+
+type linLast struct {
+	data  []byte
+	owner string
+}
+
+func (s *linResurrectStore) remember(id string, data []byte, expiry time.Time, owner string) {
+	if expiry.UnixMilli() <= 1 {
+		return // a renewal retiring the record
+	}
+	s.mu.Lock()
+	s.last[id] = linLast{data: append([]byte(nil), data...), owner: owner}
+	s.mu.Unlock()
+}
+
+func (s *linResurrectStore) Create(ctx context.Context, id string, data []byte, expiry time.Time, owner string, now time.Time) (bool, error) {
+	ok, err := s.Store.Create(ctx, id, data, expiry, owner, now)
+	if ok {
+		s.remember(id, data, expiry, owner)
+	}
+	return ok, err
+}
+
+func (s *linResurrectStore) Update(ctx context.Context, id string, version int64, data []byte, expiry time.Time, owner string, now time.Time) (bool, bool, error) {
+	updated, found, err := s.Store.Update(ctx, id, version, data, expiry, owner, now)
+	if updated {
+		s.remember(id, data, expiry, owner)
+	}
+	return updated, found, err
+}
+
+func (s *linResurrectStore) Touch(ctx context.Context, id string, expiry time.Time, now time.Time) (bool, error) {
+	found, err := s.Store.Touch(ctx, id, expiry, now)
+	if err != nil || found {
+		return found, err
+	}
+	s.mu.Lock()
+	l, ok := s.last[id]
+	s.mu.Unlock()
+	if !ok {
+		return false, nil
+	}
+	// The bug: "not found" taken for "evicted", and the record put back.
+	_ = s.Store.Delete(ctx, id)
+	return s.Store.Create(ctx, id, l.data, expiry, l.owner, now)
+}
+
+// linStaleStore serves reads from a copy of the records that it refreshes
+// only every period: a cache with a longer staleness than the model allows.
+func linExpectCaught(t *testing.T, newStore func(tb testing.TB) sessions.Store, cfg linConfig) {
+	t.Helper()
+	for round := 1; round <= linBrokenRounds; round++ {
+		urls := linServers(t, 1, cfg.touch, func(int) sessions.Store { return newStore(t) })
+		h := linRun(t, cfg, urls)
+		res, path := linCheck(t, h, cfg.window, t.TempDir())
+		if res == porcupine.Illegal {
+			if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+				t.Errorf("no visualization written: %v", err)
+			}
+			t.Logf("caught in round %d of %d: the history of %d operations is not linearizable", round, linBrokenRounds, len(h))
+			return
+		}
+	}
+	t.Fatalf("the broken store passed %d histories", linBrokenRounds)
+}
+
+func linBaseMemstore(tb testing.TB) *memstore.Store {
+	tb.Helper()
+	st, err := memstore.New(nil)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return st
+}
+
+func TestLinearizabilityCatchesNoVersionCheck(t *testing.T) {
+	linExpectCaught(t, func(tb testing.TB) sessions.Store {
+		return linNoVersionStore{linBaseMemstore(tb)}
+	}, linDefaultConfig())
+}
+
+func TestLinearizabilityCatchesResurrectingTouch(t *testing.T) {
+	linExpectCaught(t, func(tb testing.TB) sessions.Store {
+		return &linResurrectStore{Store: linBaseMemstore(tb), last: map[string]linLast{}}
+	}, linDefaultConfig())
+}
