@@ -10,6 +10,7 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/sessionkit/sessions"
+	"github.com/sessionkit/sessions/cachestore"
 	"github.com/sessionkit/sessions/memstore"
 )
 
@@ -91,12 +92,30 @@ func (s *linResurrectStore) Touch(ctx context.Context, id string, expiry time.Ti
 	return s.Store.Create(ctx, id, l.data, expiry, l.owner, now)
 }
 
-// linStaleStore serves reads from a copy of the records that it refreshes
-// only every period: a cache with a longer staleness than the model allows.
 func linExpectCaught(t *testing.T, newStore func(tb testing.TB) sessions.Store, cfg linConfig) {
 	t.Helper()
+	linExpectCaughtOn(t, newStore, nil, cfg)
+}
+
+// linExpectCaughtOn is linExpectCaught; with cfg.window set, it runs two
+// instances on newStoreOn(shared back).
+func linExpectCaughtOn(t *testing.T, newStore func(tb testing.TB) sessions.Store, newStoreOn func(tb testing.TB, back sessions.Store) sessions.Store, cfg linConfig) {
+	t.Helper()
 	for round := 1; round <= linBrokenRounds; round++ {
-		urls := linServers(t, 1, cfg.touch, func(int) sessions.Store { return newStore(t) })
+		n := 1
+		if cfg.window > 0 {
+			n = 2
+		}
+		var shared sessions.Store
+		if cfg.window > 0 {
+			shared = linBaseMemstore(t)
+		}
+		urls := linServers(t, n, cfg.touch, func(int) sessions.Store {
+			if shared != nil {
+				return newStoreOn(t, shared)
+			}
+			return newStore(t)
+		})
 		h := linRun(t, cfg, urls)
 		res, path := linCheck(t, h, cfg.window, t.TempDir())
 		if res == porcupine.Illegal {
@@ -129,4 +148,19 @@ func TestLinearizabilityCatchesResurrectingTouch(t *testing.T) {
 	linExpectCaught(t, func(tb testing.TB) sessions.Store {
 		return &linResurrectStore{Store: linBaseMemstore(tb), last: map[string]linLast{}}
 	}, linDefaultConfig())
+}
+
+// A cache whose staleness exceeds the window the model allows must be
+// caught too: two instances with cachestore fronts of MaxAge 2s, checked
+// against the window of linCacheMaxAge.
+func TestLinearizabilityCatchesStaleCache(t *testing.T) {
+	cfg := linDefaultConfig()
+	cfg.window, cfg.touch = linCacheMaxAge, false
+	linExpectCaughtOn(t, nil, func(tb testing.TB, back sessions.Store) sessions.Store {
+		st, err := cachestore.New(linBaseMemstore(tb), back, &cachestore.Options{MaxAge: 2 * time.Second})
+		if err != nil {
+			tb.Fatal(err)
+		}
+		return st
+	}, cfg)
 }

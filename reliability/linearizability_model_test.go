@@ -82,7 +82,10 @@ type linValues struct {
 	Token string
 	A, B  string
 	N     int
-	Doom  int64
+	// Doom is the latest time a logout that raced this session's login
+	// may have ended it (0: none); Seen is the latest call of an operation
+	// that found it live. An end by that logout must fall between the two.
+	Doom, Seen int64
 }
 
 // linState is the model's state: the current values, and (with a
@@ -148,9 +151,18 @@ func linModel(window, maxDur int64) porcupine.Model {
 // operation cannot happen in st.
 func linStep(st linState, in linInput, out linOutput, window, maxDur int64) []any {
 	res := linStep1(st, in, out, window, maxDur)
-	if st.Token != "" && st.Doom >= in.Call {
+	if in.Token != "" && in.Token == st.Token && out.Status == "ok" {
+		for i, r := range res {
+			if r := r.(linState); r.Token != "" && r.Seen < in.Call {
+				r.Seen = in.Call
+				res[i] = r
+			}
+		}
+	}
+	if st.Token != "" && st.Doom > 0 && st.Seen <= min(st.Doom, in.Ret) {
 		// A logout that ran concurrently with this session's login may
-		// have ended it at any time until the logout returned.
+		// have ended it at any time until the logout returned (and after
+		// every operation that found it live): then this operation.
 		ended := linState{Hist: st.Hist}
 		if window > 0 {
 			ended.Hist = append(slices.Clone(st.Hist), linPast{linValues: st.linValues, Until: st.Doom})
