@@ -1,6 +1,7 @@
 package reliability
 
 import (
+	"hash/maphash"
 	"fmt"
 	"slices"
 	"strings"
@@ -133,6 +134,16 @@ func linModel(window, maxDur int64) porcupine.Model {
 			x, y := a.(linState), b.(linState)
 			return x.linValues == y.linValues && slices.Equal(x.Hist, y.Hist)
 		},
+		Hash: func(state any) uint64 {
+			st := state.(linState)
+			var h maphash.Hash
+			h.SetSeed(linSeed)
+			h.WriteString(st.Token)
+			h.WriteString(st.A)
+			h.WriteString(st.B)
+			maphash.WriteComparable(&h, [4]int64{int64(st.N), st.Doom, st.Seen, int64(len(st.Hist))})
+			return h.Sum64()
+		},
 		DescribeOperation: func(input, output any) string {
 			return linDescribe(input.(linInput), output.(linOutput))
 		},
@@ -146,6 +157,8 @@ func linModel(window, maxDur int64) porcupine.Model {
 	}
 	return nm.ToModel()
 }
+
+var linSeed = maphash.MakeSeed()
 
 // linStep returns the states st can move to by the operation, none if the
 // operation cannot happen in st.
