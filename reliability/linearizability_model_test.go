@@ -1,8 +1,8 @@
 package reliability
 
 import (
-	"hash/maphash"
 	"fmt"
+	"hash/maphash"
 	"slices"
 	"strings"
 
