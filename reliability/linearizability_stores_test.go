@@ -42,15 +42,27 @@ import (
 var linStores = []struct {
 	name string
 	open func(tb testing.TB) sessions.Store
+	// short divides the operations of the short form, for the slow stores
+	// (dynalite, SQLite's single writer), to keep CI within its budget.
+	short int
 }{
-	{"memstore", linMemstore},
-	{"sqlite", linSQLite},
-	{"postgres", linPostgres},
-	{"mariadb", linMariaDB},
-	{"redis", linRedis},
-	{"redis-cluster", linRedisCluster},
-	{"dynamodb", linDynamoDB},
-	{"bbolt", linBolt},
+	{"memstore", linMemstore, 1},
+	{"sqlite", linSQLite, 2},
+	{"postgres", linPostgres, 1},
+	{"mariadb", linMariaDB, 1},
+	{"redis", linRedis, 1},
+	{"redis-cluster", linRedisCluster, 1},
+	{"dynamodb", linDynamoDB, 3},
+	{"bbolt", linBolt, 1},
+}
+
+// linStoreConfig is the configuration of the runs on a store.
+func linStoreConfig(short int) linConfig {
+	cfg := linDefaultConfig()
+	if !linLong() && os.Getenv("SESSIONS_LIN_OPS") == "" {
+		cfg.ops /= short
+	}
+	return cfg
 }
 
 // TestLinearizability checks a history of every store, plain (one
@@ -58,7 +70,7 @@ var linStores = []struct {
 func TestLinearizability(t *testing.T) {
 	for _, s := range linStores {
 		t.Run(s.name, func(t *testing.T) {
-			linExpect(t, s.open(t), linDefaultConfig())
+			linExpect(t, s.open(t), linStoreConfig(s.short))
 		})
 		t.Run(s.name+"/cached", func(t *testing.T) {
 			back := s.open(t)
@@ -66,7 +78,7 @@ func TestLinearizability(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			linExpect(t, st, linDefaultConfig())
+			linExpect(t, st, linStoreConfig(s.short))
 		})
 	}
 }
@@ -83,7 +95,7 @@ func TestLinearizabilityCacheWindow(t *testing.T) {
 	for _, s := range linStores {
 		t.Run(s.name, func(t *testing.T) {
 			back := s.open(t)
-			cfg := linDefaultConfig()
+			cfg := linStoreConfig(s.short)
 			// No idle timeout: a read that touches drops the front's entry,
 			// and the reads must come from the fronts to be stale.
 			cfg.touch = false
@@ -96,7 +108,16 @@ func TestLinearizabilityCacheWindow(t *testing.T) {
 			})
 			h := linRun(t, cfg, urls)
 			linSummary(t, h)
-			if res, _ := linCheck(t, h, linCacheMaxAge, ""); res != porcupine.Ok {
+			res, _ := linCheck(t, h, linCacheMaxAge, "")
+			if res == porcupine.Unknown {
+				// The windowed model's search has a heavy tail (about one
+				// history in twenty times out): a second history decides.
+				// A violation is Illegal, not Unknown, in practice.
+				t.Logf("checker timed out; recording a second history")
+				h = linRun(t, cfg, urls)
+				res, _ = linCheck(t, h, linCacheMaxAge, "")
+			}
+			if res != porcupine.Ok {
 				t.Fatalf("history not linearizable within the cache's staleness of %v (%s)", linCacheMaxAge, res)
 			}
 			// For the record: whether the history needed the window at all.

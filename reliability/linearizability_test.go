@@ -45,7 +45,7 @@ import (
 const (
 	linCookie = "sid"
 	// Short form: per store, the operations and clients of one history.
-	linShortOps     = 400
+	linShortOps     = 300
 	linShortClients = 8
 	linSlots        = 3
 	// Long form.
@@ -69,9 +69,11 @@ type linConfig struct {
 	touch bool
 }
 
+func linLong() bool { return os.Getenv("SESSIONS_LIN_LONG") == "1" }
+
 func linDefaultConfig() linConfig {
 	c := linConfig{ops: linShortOps, clients: linShortClients, slots: linSlots, touch: true}
-	if os.Getenv("SESSIONS_LIN_LONG") == "1" {
+	if linLong() {
 		c.ops, c.clients = linLongOps, linLongClients
 	}
 	if n, err := strconv.Atoi(os.Getenv("SESSIONS_LIN_OPS")); err == nil && n > 0 {
