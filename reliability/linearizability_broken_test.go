@@ -10,7 +10,6 @@ import (
 	"github.com/anishathalye/porcupine"
 
 	"github.com/sessionkit/sessions"
-	"github.com/sessionkit/sessions/cachestore"
 	"github.com/sessionkit/sessions/memstore"
 )
 
@@ -166,11 +165,7 @@ func TestLinearizabilityCatchesStaleCache(t *testing.T) {
 	// that reads come after the other instance's writes by more than it.
 	cfg.window, cfg.touch, cfg.pause = linCacheMaxAge, false, 3*linCacheMaxAge
 	linExpectCaughtOn(t, nil, func(tb testing.TB, back sessions.Store) sessions.Store {
-		st, err := cachestore.New(linBaseMemstore(tb), back, &cachestore.Options{MaxAge: 2 * time.Second})
-		if err != nil {
-			tb.Fatal(err)
-		}
-		return st
+		return linCached(tb, back, 2*time.Second)
 	}, cfg)
 }
 
@@ -181,13 +176,7 @@ func TestLinearizabilityStaleCacheControl(t *testing.T) {
 	cfg.ops = min(cfg.ops, linBrokenOps)
 	cfg.window, cfg.touch, cfg.pause = linCacheMaxAge, false, 3*linCacheMaxAge
 	back := linBaseMemstore(t)
-	urls := linServers(t, 2, cfg.touch, func(int) sessions.Store {
-		st, err := cachestore.New(linBaseMemstore(t), back, &cachestore.Options{MaxAge: linCacheMaxAge})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return st
-	})
+	urls := linServers(t, 2, cfg.touch, func(int) sessions.Store { return linCached(t, back, linCacheMaxAge) })
 	h := linRun(t, cfg, urls)
 	if res, _ := linCheck(t, h, cfg.window, ""); res != porcupine.Ok {
 		t.Fatalf("history not linearizable within the cache's staleness of %v (%s)", cfg.window, res)
