@@ -18,7 +18,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 prefix=github.com/sessionkit/sessions
 # Modules that are not published: they are never tagged.
-unpublished='^(examples|benchmarks|tools|tools/.*|\.ci/.*)$'
+unpublished='^(examples|benchmarks|reliability|tools|tools/.*|\.ci/.*)$'
 
 version() { tr -d ' \n' < VERSION; }
 valid() { [[ $1 =~ ^v[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z.-]+)?$ ]]; }
