@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-sql-driver/mysql"
 	"github.com/redis/go-redis/v9"
 )
 
@@ -116,9 +117,22 @@ func (p *proc) kill() {
 // --- Redis -----------------------------------------------------------------
 
 type redisServer struct {
+	t    testing.TB
 	addr string
 	dir  string
 	p    *proc
+	bin  string
+	args []string
+}
+
+// restart starts the server again with the same arguments and directory
+// (a cluster node keeps its nodes.conf and rejoins).
+func (r *redisServer) restart() {
+	r.t.Helper()
+	r.p = startProc(r.t, "", r.bin, r.args...)
+	c := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1})
+	defer c.Close()
+	waitUntil(r.t, 10*time.Second, "redis-server on "+r.addr, func(ctx context.Context) bool { return c.Ping(ctx).Err() == nil })
 }
 
 // startRedis starts a private redis-server; extra arguments follow the
@@ -132,9 +146,9 @@ func startRedis(t testing.TB, args ...string) *redisServer {
 	addr := freeAddr(t)
 	_, port, _ := net.SplitHostPort(addr)
 	dir := t.TempDir()
-	all := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no",
+	all := append([]string{"--port", port, "--bind", "127.0.0.1", "--dir", dir, "--save", "", "--appendonly", "no", "--repl-diskless-sync-delay", "0",
 		"--logfile", filepath.Join(dir, "redis.log")}, args...)
-	r := &redisServer{addr: addr, dir: dir, p: startProc(t, "", bin, all...)}
+	r := &redisServer{t: t, addr: addr, dir: dir, p: startProc(t, "", bin, all...), bin: bin, args: all}
 	c := redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer c.Close()
 	waitUntil(t, 10*time.Second, "redis-server on "+addr, func(ctx context.Context) bool { return c.Ping(ctx).Err() == nil })
@@ -143,7 +157,7 @@ func startRedis(t testing.TB, args ...string) *redisServer {
 
 // startSentinel starts a Sentinel monitoring primary as "sk" with quorum 1
 // and a one-second down-after.
-func startSentinel(t testing.TB, primary string) string {
+func startSentinel(t testing.TB, primary string, replicas int) string {
 	t.Helper()
 	addr := freeAddr(t)
 	_, sport, _ := net.SplitHostPort(addr)
@@ -159,9 +173,9 @@ func startSentinel(t testing.TB, primary string) string {
 	startProc(t, "", "redis-server", conf, "--sentinel")
 	sc := redis.NewSentinelClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer sc.Close()
-	waitUntil(t, 30*time.Second, "sentinel to see a replica", func(ctx context.Context) bool {
+	waitUntil(t, 30*time.Second, "sentinel to see the replicas", func(ctx context.Context) bool {
 		r, err := sc.Replicas(ctx, "sk").Result()
-		return err == nil && len(r) == 1
+		return err == nil && len(r) == replicas
 	})
 	return addr
 }
@@ -216,12 +230,7 @@ func startCluster(t testing.TB) (masters, replicas []*redisServer) {
 	})
 	// Every replica in sync before the drill.
 	for _, m := range masters {
-		mc := redis.NewClient(&redis.Options{Addr: m.addr})
-		waitUntil(t, 30*time.Second, "replica of "+m.addr, func(ctx context.Context) bool {
-			n, err := mc.Wait(ctx, 1, 100*time.Millisecond).Result()
-			return err == nil && n == 1
-		})
-		mc.Close()
+		waitSynced(t, m.addr, 1)
 	}
 	return masters, replicas
 }
@@ -496,3 +505,27 @@ func (s *mariaServer) restart() {
 func (s *mariaServer) addr() string { return "127.0.0.1:" + s.port }
 
 var errNoSession = errors.New("no session")
+
+type nopLogger struct{}
+
+func (nopLogger) Print(...any) {}
+
+func init() { _ = mysql.SetLogger(nopLogger{}) }
+
+// waitSynced waits until n replicas of the server at addr acknowledge its
+// writes.
+func waitSynced(t testing.TB, addr string, n int64) {
+	t.Helper()
+	c := redis.NewClient(&redis.Options{Addr: addr})
+	defer c.Close()
+	waitUntil(t, 30*time.Second, "the replicas of "+addr+" to sync", func(ctx context.Context) bool {
+		k, err := c.Wait(ctx, int(n), 100*time.Millisecond).Result()
+		return err == nil && k >= n
+	})
+}
+
+type discardRedisLog struct{}
+
+func (discardRedisLog) Printf(context.Context, string, ...interface{}) {}
+
+func init() { redis.SetLogger(discardRedisLog{}) }

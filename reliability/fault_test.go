@@ -76,21 +76,27 @@ func TestFaultRedisPaused(t *testing.T) {
 	}.run(t)
 }
 
-// TestFaultRedisSentinelFailover kills the primary of a Sentinel pair
-// mid-run; Sentinel promotes the replica. The store waits for one replica
-// on session-ending writes (MinReplicas), so a logout is either
-// acknowledged by the replica or reported as failed.
+// TestFaultRedisSentinelFailover kills the primary of a Sentinel group
+// (one primary, two replicas) mid-run; Sentinel promotes a replica and
+// points the other at it. The store waits for one replica on
+// session-ending writes (MinReplicas), so a logout is either acknowledged
+// by a replica or reported as failed.
 func TestFaultRedisSentinelFailover(t *testing.T) {
 	t.Parallel()
 	rate, dur, _ := drillScale()
 	primary := startRedis(t)
 	host, port, _ := net.SplitHostPort(primary.addr)
-	replica := startRedis(t, "--replicaof", host, port)
-	sentinel := startSentinel(t, primary.addr)
+	r1 := startRedis(t, "--replicaof", host, port)
+	r2 := startRedis(t, "--replicaof", host, port)
+	sentinel := startSentinel(t, primary.addr, 2)
+	waitSynced(t, primary.addr, 2)
 	c := redis.NewFailoverClient(&redis.FailoverOptions{MasterName: "sk", SentinelAddrs: []string{sentinel},
-		ContextTimeoutEnabled: true, DialTimeout: 300 * time.Millisecond, PoolSize: 64})
+		ContextTimeoutEnabled: true, DialTimeout: 300 * time.Millisecond, PoolSize: 64, PoolTimeout: storeTimeout})
 	t.Cleanup(func() { c.Close() })
 	store := redisStore(t, c, &redisstore.Options{MinReplicas: 1, ReplicaTimeout: 300 * time.Millisecond})
+	sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel})
+	t.Cleanup(func() { sc.Close() })
+	var promoted string
 	drill{
 		name: "redis sentinel failover (primary killed)", store: store, rate: rate, duration: dur, faultAt: dur / 4,
 		fault: func(t *testing.T) time.Time {
@@ -98,27 +104,30 @@ func TestFaultRedisSentinelFailover(t *testing.T) {
 			return time.Now()
 		},
 		settle: func(t *testing.T) {
-			sc := redis.NewSentinelClient(&redis.Options{Addr: sentinel})
-			defer sc.Close()
-			waitUntil(t, 30*time.Second, "the replica to be promoted", func(ctx context.Context) bool {
+			waitUntil(t, 30*time.Second, "a replica to be promoted", func(ctx context.Context) bool {
 				a, err := sc.GetMasterAddrByName(ctx, "sk").Result()
-				return err == nil && net.JoinHostPort(a[0], a[1]) == replica.addr
+				if err != nil {
+					return false
+				}
+				promoted = net.JoinHostPort(a[0], a[1])
+				return promoted == r1.addr || promoted == r2.addr
 			})
+			waitSynced(t, promoted, 1)
 		},
-		// The new primary has no replica: nothing can acknowledge a logout
-		// any more, so the verification uses reads only.
 	}.run(t)
 }
 
 // TestFaultRedisClusterMasterKilled kills one master of a private
 // three-master cluster with one replica each; the cluster promotes its
-// replica after the node timeout (one second).
+// replica after the node timeout (one second). The killed node is
+// restarted after the fault's length and rejoins as the new master's
+// replica.
 func TestFaultRedisClusterMasterKilled(t *testing.T) {
 	t.Parallel()
-	rate, dur, _ := drillScale()
-	masters, _ := startCluster(t)
+	rate, dur, faultLen := drillScale()
+	masters, replicas := startCluster(t)
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{masters[0].addr, masters[1].addr},
-		ContextTimeoutEnabled: true, DialTimeout: 300 * time.Millisecond, PoolSize: 32})
+		ContextTimeoutEnabled: true, DialTimeout: 300 * time.Millisecond, PoolSize: 32, PoolTimeout: storeTimeout})
 	t.Cleanup(func() { c.Close() })
 	store := redisStore(t, c, &redisstore.Options{MinReplicas: 1, ReplicaTimeout: 300 * time.Millisecond})
 	victim := masters[2]
@@ -126,12 +135,28 @@ func TestFaultRedisClusterMasterKilled(t *testing.T) {
 		name: "redis cluster master killed", store: store, rate: rate, duration: dur, faultAt: dur / 4,
 		fault: func(t *testing.T) time.Time {
 			victim.p.kill()
+			time.Sleep(faultLen)
+			victim.restart()
 			return time.Now()
 		},
 		settle: func(t *testing.T) {
-			waitUntil(t, 30*time.Second, "cluster_state:ok", func(ctx context.Context) bool {
-				info, err := c.ClusterInfo(ctx).Result()
-				return err == nil && strings.Contains(info, "cluster_state:ok")
+			// Every master has a replica again and the client routes to
+			// the promoted one.
+			waitUntil(t, 30*time.Second, "every master to have a replica", func(ctx context.Context) bool {
+				n := 0
+				for _, r := range append(append([]*redisServer{}, masters...), replicas...) {
+					rc := redis.NewClient(&redis.Options{Addr: r.addr})
+					info, err := rc.Info(ctx, "replication").Result()
+					rc.Close()
+					if err == nil && strings.Contains(info, "role:master") && strings.Contains(info, "connected_slaves:1") {
+						n++
+					}
+				}
+				return n == 3
+			})
+			waitUntil(t, 30*time.Second, "the client to reach every master", func(ctx context.Context) bool {
+				c.ReloadState(ctx)
+				return c.ForEachMaster(ctx, func(ctx context.Context, m *redis.Client) error { return m.Ping(ctx).Err() }) == nil
 			})
 		},
 	}.run(t)
@@ -299,10 +324,7 @@ func TestFaultRedisReplicationHole(t *testing.T) {
 			replica := startRedis(t, "--replicaof", host, port)
 			c := redis.NewClient(&redis.Options{Addr: primary.addr, ContextTimeoutEnabled: true, MaxRetries: -1})
 			t.Cleanup(func() { c.Close() })
-			waitUntil(t, 30*time.Second, "the replica to sync", func(ctx context.Context) bool {
-				n, err := c.Wait(ctx, 1, 100*time.Millisecond).Result()
-				return err == nil && n == 1
-			})
+			waitSynced(t, primary.addr, 1)
 			prefix := uniqueName("hole") + ":"
 			store := redisStore(t, c, &redisstore.Options{Prefix: prefix, MinReplicas: minReplicas, ReplicaTimeout: 200 * time.Millisecond})
 			a := newApp(t, store, nil)
@@ -366,4 +388,3 @@ func TestFaultRedisReplicationHole(t *testing.T) {
 		})
 	}
 }
-
