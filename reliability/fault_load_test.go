@@ -106,6 +106,13 @@ func newApp(t testing.TB, store sessions.Store, opts *sessions.Options) *app {
 			fmt.Fprint(w, n)
 		}
 	})
+	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
+		if err := sessions.FromContext(r.Context()).Renew(); err != nil {
+			unavailable(w)
+			return
+		}
+		fmt.Fprint(w, "renewed")
+	})
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
 		if err := sessions.FromContext(r.Context()).Destroy(); err != nil {
 			unavailable(w)
