@@ -3,7 +3,7 @@ package reliability
 import (
 	"context"
 	"database/sql"
-	"errors"
+
 	"fmt"
 	"io"
 	"net"
@@ -503,8 +503,6 @@ func (s *mariaServer) restart() {
 }
 
 func (s *mariaServer) addr() string { return "127.0.0.1:" + s.port }
-
-var errNoSession = errors.New("no session")
 
 type nopLogger struct{}
 

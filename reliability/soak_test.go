@@ -34,7 +34,7 @@ import (
 // the run. The process's heap, RSS, goroutines and open sockets are
 // sampled; the slope of a least-squares line through them (after a warm-up
 // fifth) must stay flat, and latency percentiles are compared between the
-// first and the last fifth. CI runs 40 s; the long form:
+// first and the last fifth. CI runs 30 s; the long form:
 //
 //	cd reliability && SESSIONS_SOAK=30m go test -run TestSoak -v -timeout 40m .
 //
@@ -47,7 +47,7 @@ func soakDuration() (time.Duration, bool) {
 			return d, true
 		}
 	}
-	return 40 * time.Second, false
+	return 30 * time.Second, false
 }
 
 type sample struct {

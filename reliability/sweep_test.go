@@ -243,7 +243,7 @@ func runSweep(t *testing.T, c sweepCase) {
 		}
 	}()
 
-	window := 5 * time.Second
+	window := 3 * time.Second
 	if longRun("SESSIONS_SWEEP_FULL") {
 		window = 20 * time.Second
 	}
