@@ -125,19 +125,25 @@ func newApp(t testing.TB, store sessions.Store, opts *sessions.Options) *app {
 	return a
 }
 
-// newSession creates a session through /inc and returns its cookie.
+// newSession creates a session through /inc and returns its cookie. It
+// tries up to five times: the shared services may be busy.
 func (a *app) newSession(t testing.TB, c *http.Client) *http.Cookie {
 	t.Helper()
-	resp, err := c.Get(a.srv.URL + "/inc")
-	if err != nil {
-		t.Fatal(err)
+	var status string
+	for range 5 {
+		resp, err := c.Get(a.srv.URL + "/inc")
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode == 200 && len(resp.Cookies()) > 0 {
+			return resp.Cookies()[0]
+		}
+		status = resp.Status
 	}
-	_, _ = io.Copy(io.Discard, resp.Body)
-	resp.Body.Close()
-	if resp.StatusCode != 200 || len(resp.Cookies()) == 0 {
-		t.Fatalf("creating a session: %s, cookies %v", resp.Status, resp.Cookies())
-	}
-	return resp.Cookies()[0]
+	t.Fatalf("creating a session: %s", status)
+	return nil
 }
 
 // read GETs path with cookie and returns the status and body.

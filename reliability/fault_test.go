@@ -29,7 +29,8 @@ import (
 // timeout (plus slack), every acknowledged increment survived, every
 // acknowledged logout stayed one. The CI form runs 8 s at 120 req/s with
 // a 2 s fault; SESSIONS_FAULT_LONG=1 runs 60 s at 300 req/s with a 20 s
-// fault:
+// fault. The drills run one at a time (CPU contention on a shared
+// two-core machine would otherwise stretch every timeout):
 //
 //	cd reliability && SESSIONS_FAULT_LONG=1 go test -race -run 'TestFault' -v -timeout 30m .
 
@@ -59,7 +60,6 @@ func redisStore(t *testing.T, c redis.UniversalClient, opts *redisstore.Options)
 }
 
 func TestFaultRedisPaused(t *testing.T) {
-	t.Parallel()
 	rate, dur, faultLen := drillScale()
 	r := startRedis(t)
 	c := redis.NewClient(&redis.Options{Addr: r.addr, ContextTimeoutEnabled: true, MaxRetries: -1, PoolSize: 64,
@@ -82,7 +82,6 @@ func TestFaultRedisPaused(t *testing.T) {
 // session-ending writes (MinReplicas), so a logout is either acknowledged
 // by a replica or reported as failed.
 func TestFaultRedisSentinelFailover(t *testing.T) {
-	t.Parallel()
 	rate, dur, _ := drillScale()
 	primary := startRedis(t)
 	host, port, _ := net.SplitHostPort(primary.addr)
@@ -123,7 +122,6 @@ func TestFaultRedisSentinelFailover(t *testing.T) {
 // restarted after the fault's length and rejoins as the new master's
 // replica.
 func TestFaultRedisClusterMasterKilled(t *testing.T) {
-	t.Parallel()
 	rate, dur, faultLen := drillScale()
 	masters, replicas := startCluster(t)
 	c := redis.NewClusterClient(&redis.ClusterOptions{Addrs: []string{masters[0].addr, masters[1].addr},
@@ -213,7 +211,6 @@ func localMaria() string {
 }
 
 func TestFaultPostgresConnectionCut(t *testing.T) {
-	t.Parallel()
 	rate, dur, faultLen := drillScale()
 	p := startProxy(t, localPG())
 	dsn := strings.Replace(pgDSN(p.addr), "dbname=postgres", "dbname=test", 1)
@@ -230,7 +227,6 @@ func TestFaultPostgresConnectionCut(t *testing.T) {
 }
 
 func TestFaultPostgresRestart(t *testing.T) {
-	t.Parallel()
 	rate, dur, _ := drillScale()
 	pg := startPostgres(t)
 	store, _ := pgStore(t, pgDSN(pg.addr()), nil)
@@ -276,7 +272,6 @@ func mariaStore(t testing.TB, addr string) (*mysqlstore.Store, *sql.DB) {
 }
 
 func TestFaultMariaDBConnectionCut(t *testing.T) {
-	t.Parallel()
 	rate, dur, faultLen := drillScale()
 	p := startProxy(t, localMaria())
 	store, _ := mariaStore(t, p.addr)
@@ -292,7 +287,6 @@ func TestFaultMariaDBConnectionCut(t *testing.T) {
 }
 
 func TestFaultMariaDBRestart(t *testing.T) {
-	t.Parallel()
 	rate, dur, _ := drillScale()
 	m := startMaria(t)
 	store, _ := mariaStore(t, m.addr())
