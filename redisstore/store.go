@@ -53,7 +53,9 @@
 //
 // Redis replication is asynchronous: after a failover the new primary may
 // lack writes the old one acknowledged, including a DEL that logged a user
-// out, which then comes back. See the README for mitigations.
+// out, which then comes back. [Options.MinReplicas] makes the writes that
+// end a session wait (WAIT) for replicas and fail when too few
+// acknowledged them; see the README for other mitigations.
 package redisstore
 
 import (
