@@ -25,9 +25,11 @@ import (
 const storeTimeout = time.Second
 
 // callSlack is how long past storeTimeout a failing store call may take
-// to return (scheduling under -race on a shared two-core machine). The
-// observer measures every store call the Manager makes.
-const callSlack = time.Second
+// to return: scheduling under -race on a shared two-core machine (the
+// slowest failed calls measured there reached 2.5 s with a load average
+// of 20; see the README for the figures). The observer measures every
+// store call the Manager makes.
+const callSlack = 2 * time.Second
 
 // callObserver measures the Manager's store calls.
 type callObserver struct {
@@ -174,8 +176,9 @@ type drill struct {
 	// settle waits, after the load, until the system serves again (for
 	// example until a failover client sees the new primary).
 	settle func(t *testing.T)
-	// allowLost tolerates lost acknowledged writes (the drill that shows
-	// the replication hole with the remedy off).
+	// allowLost tolerates lost acknowledged increments (Redis failovers:
+	// replication is asynchronous and MinReplicas covers only the writes
+	// that end a session). Resurrections are never tolerated.
 	allowLost bool
 }
 
@@ -334,7 +337,7 @@ func (d drill) run(t *testing.T) drillResult {
 	if res.NoResponse > 0 || res.OtherStatus > 0 || res.SlowFailedCalls > 0 {
 		t.Errorf("%s: every failure must be a 5xx, every failed store call must end within %v: %v", d.name, storeTimeout+callSlack, res)
 	}
-	if res.Resurrected > 0 && !d.allowLost {
+	if res.Resurrected > 0 {
 		t.Errorf("%s: %d destroyed sessions came back", d.name, res.Resurrected)
 	}
 	if res.Lost > 0 && !d.allowLost {
