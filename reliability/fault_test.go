@@ -184,7 +184,9 @@ func pgStore(t testing.TB, dsn string, opts *pgxstore.Options) (*pgxstore.Store,
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg.MaxConns = 32
+	if !strings.Contains(dsn, "pool_max_conns") {
+		cfg.MaxConns = 32
+	}
 	pool, err := pgxpool.NewWithConfig(context.Background(), cfg)
 	if err != nil {
 		t.Fatal(err)
