@@ -128,7 +128,7 @@ type soakTarget struct {
 func TestSoak(t *testing.T) {
 	dur, long := soakDuration()
 	idle := 2 * time.Second
-	ratePer := 60
+	ratePer := 40
 	if long {
 		idle = 10 * time.Second
 		ratePer = 100
