@@ -234,15 +234,20 @@ func TestFaultPostgresConnectionCut(t *testing.T) {
 	p := startProxy(t, localPG())
 	dsn := strings.Replace(pgDSN(p.addr), "dbname=postgres", "dbname=test", 1)
 	store, _ := pgStore(t, dsn, nil)
-	drill{
-		name: "postgres connection cut", store: store, rate: rate, duration: dur, faultAt: dur / 4,
+	cutDrill("postgres connection cut", store, p, rate, dur, faultLen).run(t)
+}
+
+// cutDrill cuts every connection through p for faultLen, then restores it.
+func cutDrill(name string, store sessions.Store, p *tcpProxy, rate int, dur, faultLen time.Duration) drill {
+	return drill{
+		name: name, store: store, rate: rate, duration: dur, faultAt: dur / 4,
 		fault: func(t *testing.T) time.Time {
 			p.cut()
 			time.Sleep(faultLen)
 			p.restore()
 			return time.Now()
 		},
-	}.run(t)
+	}
 }
 
 func TestFaultPostgresRestart(t *testing.T) {
@@ -294,15 +299,7 @@ func TestFaultMariaDBConnectionCut(t *testing.T) {
 	rate, dur, faultLen := drillScale()
 	p := startProxy(t, localMaria())
 	store, _ := mariaStore(t, p.addr)
-	drill{
-		name: "mariadb connection cut", store: store, rate: rate, duration: dur, faultAt: dur / 4,
-		fault: func(t *testing.T) time.Time {
-			p.cut()
-			time.Sleep(faultLen)
-			p.restore()
-			return time.Now()
-		},
-	}.run(t)
+	cutDrill("mariadb connection cut", store, p, rate, dur, faultLen).run(t)
 }
 
 func TestFaultMariaDBRestart(t *testing.T) {
