@@ -25,11 +25,12 @@ import (
 const storeTimeout = time.Second
 
 // callSlack is how long past storeTimeout a failing store call may take
-// to return: scheduling under -race on a shared two-core machine (the
-// slowest failed calls measured there reached 2.5 s with a load average
-// of 20; see the README for the figures). The observer measures every
+// to return in CI: scheduling under -race on a shared two-core machine.
+// The slowest failed calls measured there reached 2.5 s (Redis paused,
+// load average 20) and 3.7 s (PostgreSQL restart: an open question, see
+// the README); every drill logs its slowest. The observer measures every
 // store call the Manager makes.
-const callSlack = 2 * time.Second
+const callSlack = 3 * time.Second
 
 // callObserver measures the Manager's store calls.
 type callObserver struct {
