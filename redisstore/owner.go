@@ -197,39 +197,83 @@ func (s *Store) deleteOwner(ctx context.Context, owner string, now time.Time) (i
 
 // runPipelined runs script once per session id in one pipeline and returns
 // the integer replies. It uses EVALSHA; the commands that fail with NOSCRIPT
-// (a server that lacks the script) are retried once after SCRIPT LOAD.
+// (a server that lacks the script) are retried once after SCRIPT LOAD. With
+// [Options.MinReplicas], the ids are grouped by primary and each group's
+// pipeline ends with a WAIT on the same connection.
 func (s *Store) runPipelined(ctx context.Context, script *redis.Script, ids []string, args ...any) ([]int64, error) {
 	out := make([]int64, len(ids))
-	todo := make([]int, len(ids))
-	for i := range todo {
-		todo[i] = i
+	all := make([]int, len(ids))
+	for i := range all {
+		all[i] = i
 	}
+	if s.minReplicas == 0 {
+		return out, s.runOn(ctx, s.c, false, script, ids, all, out, args)
+	}
+	groups := make(map[redis.UniversalClient][]int)
+	var order []redis.UniversalClient
+	for i, id := range ids {
+		node, err := s.primaryFor(ctx, s.sessionKey(id))
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := groups[node]; !ok {
+			order = append(order, node)
+		}
+		groups[node] = append(groups[node], i)
+	}
+	// Every primary gets its writes even when another one's replicas
+	// lag: a logout everywhere deletes what it can.
+	var first error
+	for _, node := range order {
+		if err := s.runOn(ctx, node, true, script, ids, groups[node], out, args); err != nil && first == nil {
+			first = err
+		}
+	}
+	if first != nil {
+		return nil, first
+	}
+	return out, nil
+}
+
+// runOn runs script for ids[i], i in todo, in pipelines on c, storing the
+// replies in out; with wait, each pipeline ends with a WAIT for the
+// replicas.
+func (s *Store) runOn(ctx context.Context, c redis.UniversalClient, wait bool, script *redis.Script, ids []string, todo []int, out []int64, args []any) error {
 	for attempt := 0; len(todo) > 0; attempt++ {
 		cmds := make([]*redis.Cmd, len(todo))
-		_, _ = s.c.Pipelined(ctx, func(p redis.Pipeliner) error {
+		var w *redis.IntCmd
+		_, _ = c.Pipelined(ctx, func(p redis.Pipeliner) error {
 			for j, i := range todo {
 				cmds[j] = script.EvalSha(ctx, p, []string{s.sessionKey(ids[i])}, args...)
+			}
+			if wait {
+				w = s.waitCmd(ctx, p)
 			}
 			return nil
 		})
 		var again []int
-		for j, c := range cmds {
-			n, err := c.Int64()
+		for j, cmd := range cmds {
+			n, err := cmd.Int64()
 			switch {
 			case err == nil:
 				out[todo[j]] = n
 			case attempt == 0 && redis.HasErrorPrefix(err, "NOSCRIPT"):
 				again = append(again, todo[j])
 			default:
-				return nil, err
+				return err
+			}
+		}
+		if wait && len(again) < len(todo) {
+			if err := s.replicated(w); err != nil {
+				return err
 			}
 		}
 		if len(again) > 0 {
-			if err := script.Load(ctx, s.c).Err(); err != nil {
-				return nil, err
+			if err := script.Load(ctx, c).Err(); err != nil {
+				return err
 			}
 		}
 		todo = again
 	}
-	return out, nil
+	return nil
 }

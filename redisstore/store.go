@@ -53,7 +53,9 @@
 //
 // Redis replication is asynchronous: after a failover the new primary may
 // lack writes the old one acknowledged, including a DEL that logged a user
-// out, which then comes back. See the README for mitigations.
+// out, which then comes back. [Options.MinReplicas] makes the writes that
+// end a session wait (WAIT) for replicas and fail when too few
+// acknowledged them; see the README for other mitigations.
 package redisstore
 
 import (
@@ -109,7 +111,30 @@ type Options struct {
 	// keeps a Redis clock running ahead from deleting live records. The
 	// default is one minute; negative is an error.
 	TTLGrace time.Duration
+
+	// MinReplicas, when positive, makes every write that ends a session
+	// (Delete, DeleteOwner, and the Update with an expiry at or before now
+	// that retires a renewed session's old record) wait until at least
+	// that many replicas of the key's primary acknowledged it (Redis WAIT,
+	// sent in one pipeline with the write, on the same connection). When
+	// fewer acknowledge within ReplicaTimeout the call returns an error
+	// wrapping [ErrNotReplicated], so the logout is reported as failed
+	// instead of succeeding and coming back after a failover. The deletion
+	// itself is not undone. Zero (the default) waits for no replica; negative is an error. It needs a
+	// *redis.Client (single server or Sentinel failover client) or a
+	// *redis.ClusterClient; with a Cluster, a key moving to another node
+	// during the call makes it fail instead of following the redirection.
+	MinReplicas int
+
+	// ReplicaTimeout bounds each wait for MinReplicas. The default is
+	// half of Timeout; it must be less than Timeout, and negative is an
+	// error. Only used when MinReplicas is positive.
+	ReplicaTimeout time.Duration
 }
+
+// ErrNotReplicated is wrapped by the error of a session-ending write that
+// fewer than [Options.MinReplicas] replicas acknowledged in time.
+var ErrNotReplicated = errors.New("redisstore: write not acknowledged by enough replicas")
 
 // Store is a [sessions.Store] and [sessions.OwnerIndex] on Redis. Create it
 // with [New]; the zero value is not usable. A Store is safe for concurrent use
@@ -120,6 +145,9 @@ type Store struct {
 	timeout  time.Duration
 	grace    int64 // ms
 	ctxAware bool
+
+	minReplicas    int
+	replicaTimeout time.Duration
 }
 
 var (
@@ -158,13 +186,58 @@ func New(c redis.UniversalClient, opts *Options) (*Store, error) {
 	case o.TTLGrace == 0:
 		o.TTLGrace = DefaultTTLGrace
 	}
+	switch {
+	case o.MinReplicas < 0:
+		return nil, fmt.Errorf("negative MinReplicas %d: %w", o.MinReplicas, ErrInvalidOption)
+	case o.ReplicaTimeout < 0:
+		return nil, fmt.Errorf("negative ReplicaTimeout %v: %w", o.ReplicaTimeout, ErrInvalidOption)
+	case o.ReplicaTimeout == 0:
+		o.ReplicaTimeout = o.Timeout / 2
+	}
+	if o.MinReplicas > 0 {
+		if o.ReplicaTimeout >= o.Timeout {
+			return nil, fmt.Errorf("ReplicaTimeout %v not less than Timeout %v: %w", o.ReplicaTimeout, o.Timeout, ErrInvalidOption)
+		}
+		if o.ReplicaTimeout < time.Millisecond {
+			return nil, fmt.Errorf("ReplicaTimeout %v under one millisecond: %w", o.ReplicaTimeout, ErrInvalidOption)
+		}
+		switch c.(type) {
+		case *redis.Client, *redis.ClusterClient:
+		default:
+			return nil, fmt.Errorf("MinReplicas needs a *redis.Client or *redis.ClusterClient, not %T: %w", c, ErrInvalidOption)
+		}
+	}
 	return &Store{
-		c:        c,
-		prefix:   o.Prefix,
-		timeout:  o.Timeout,
-		grace:    o.TTLGrace.Milliseconds(),
-		ctxAware: contextAware(c),
+		c:              c,
+		prefix:         o.Prefix,
+		timeout:        o.Timeout,
+		grace:          o.TTLGrace.Milliseconds(),
+		ctxAware:       contextAware(c),
+		minReplicas:    o.MinReplicas,
+		replicaTimeout: o.ReplicaTimeout,
 	}, nil
+}
+
+// primaryFor returns the client whose pipelines reach key's primary on one
+// connection: the store's own client, or on a Cluster the client of the
+// key's master.
+func (s *Store) primaryFor(ctx context.Context, key string) (redis.UniversalClient, error) {
+	if c, ok := s.c.(*redis.ClusterClient); ok {
+		return c.MasterForKey(ctx, key)
+	}
+	return s.c, nil
+}
+
+// replicated checks the reply of a WAIT sent after a session-ending write.
+func (s *Store) replicated(w *redis.IntCmd) error {
+	n, err := w.Result()
+	if err != nil {
+		return fmt.Errorf("wait for replicas: %w", err)
+	}
+	if n < int64(s.minReplicas) {
+		return fmt.Errorf("%w (%d of %d within %v)", ErrNotReplicated, n, s.minReplicas, s.replicaTimeout)
+	}
+	return nil
 }
 
 // contextAware reports whether go-redis applies context deadlines to socket
@@ -370,7 +443,19 @@ func (s *Store) update(ctx context.Context, id string, version int64, data []byt
 	val := encodeRecord(version+1, exp, 0, owner, data)
 	permit := "0"
 	for attempt := 0; ; attempt++ {
-		n, err := updateScript.Run(ctx, s.c, []string{key}, nowMs, want, val, exp, s.pxat(exp), owner, permit, s.grace).Int64()
+		var n int64
+		var err error
+		if s.minReplicas > 0 && exp <= nowMs {
+			// The retirement of a renewed session's old record (or any
+			// write that ends a session) waits for the replicas.
+			var res []int64
+			res, err = s.runPipelined(ctx, updateScript, []string{id}, nowMs, want, val, exp, s.pxat(exp), owner, permit, s.grace)
+			if err == nil {
+				n = res[0]
+			}
+		} else {
+			n, err = updateScript.Run(ctx, s.c, []string{key}, nowMs, want, val, exp, s.pxat(exp), owner, permit, s.grace).Int64()
+		}
 		if err != nil {
 			return updated{}, err
 		}
@@ -444,9 +529,36 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	defer cancel()
 	if !s.ctxAware {
 		_, err := detached(ctx, "delete", func(ctx context.Context) (struct{}, error) {
-			return struct{}{}, s.c.Del(ctx, s.sessionKey(id)).Err()
+			return struct{}{}, s.del(ctx, id)
 		})
 		return err
 	}
-	return wrap(ctx, "delete", s.c.Del(ctx, s.sessionKey(id)).Err())
+	return wrap(ctx, "delete", s.del(ctx, id))
+}
+
+func (s *Store) del(ctx context.Context, id string) error {
+	key := s.sessionKey(id)
+	if s.minReplicas == 0 {
+		return s.c.Del(ctx, key).Err()
+	}
+	node, err := s.primaryFor(ctx, key)
+	if err != nil {
+		return err
+	}
+	var w *redis.IntCmd
+	if _, err := node.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.Del(ctx, key)
+		w = s.waitCmd(ctx, p)
+		return nil
+	}); err != nil {
+		return err
+	}
+	return s.replicated(w)
+}
+
+// waitCmd queues a WAIT for the replicas on p.
+func (s *Store) waitCmd(ctx context.Context, p redis.Pipeliner) *redis.IntCmd {
+	w := redis.NewIntCmd(ctx, "wait", s.minReplicas, s.replicaTimeout.Milliseconds())
+	_ = p.Process(ctx, w)
+	return w
 }
