@@ -45,10 +45,12 @@ start() {
 	fi
 	install
 	mkdir -p "$run"
-	# Tables become ACTIVE after 50 ms instead of dynalite's default 500 ms:
+	# Tables become ACTIVE after 50 ms instead of dynalite's default 500 ms
+	# (set in .ci/dynalite.js):
 	# the tests create a table per case, and CreateTable still waits for it.
-	nohup "$dir/node_modules/.bin/dynalite" --host "$host" --port "$port" \
-		--createTableMs 50 --deleteTableMs 50 --updateTableMs 50 >"$run/dynalite.log" 2>&1 &
+	# .ci/dynalite.js starts it with those settings and keeps it alive when
+	# a client aborts a request (dynalite itself exits on that).
+	nohup node "$(dirname "$0")/dynalite.js" "$dir" "$host" "$port" >"$run/dynalite.log" 2>&1 &
 	echo $! >"$run/dynalite.pid"
 	for _ in $(seq 100); do up && break; sleep 0.1; done
 	up || { log "dynalite did not start; see $run/dynalite.log"; exit 1; }
