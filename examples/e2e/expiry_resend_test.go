@@ -28,7 +28,8 @@ func testExpiryResend(t *testing.T, e *env) {
 		r := c.get(t, at)
 		want(t, r, http.StatusOK, "ok")
 		wantMaxAge(t, a, r, 1, 3)
-		if ck := r.cookie(t, a.name); ck.Value != tok {
+		// A sealed cookie changes with every write by design; a token stays.
+		if ck := r.cookie(t, a.name); !e.kind.sealed && ck.Value != tok {
 			t.Fatalf("call %d: /expiry changed the token", i+1)
 		}
 	}
@@ -43,7 +44,7 @@ func testExpiryResend(t *testing.T, e *env) {
 		r := c.get(t, "/expiry?idle=30")
 		want(t, r, http.StatusOK, "ok")
 		wantMaxAge(t, b, r, 29, 30)
-		if i > 0 && r.cookie(t, b.name).Value != c.token() {
+		if i > 0 && !e.kind.sealed && r.cookie(t, b.name).Value != c.token() {
 			t.Fatalf("call %d: /expiry changed the token", i+1)
 		}
 	}
@@ -63,7 +64,7 @@ func testExpiryResend(t *testing.T, e *env) {
 	for i, r := range results {
 		want(t, r, http.StatusOK, "ok")
 		ck := r.cookie(t, b.name)
-		if ck == nil || ck.Value != tok {
+		if ck == nil || (!e.kind.sealed && ck.Value != tok) {
 			t.Fatalf("concurrent call %d: want the cookie re-sent with the same token, got %q", i+1, r.header.Values("Set-Cookie"))
 		}
 		wantMaxAge(t, b, r, 29, 30)
