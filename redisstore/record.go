@@ -18,7 +18,7 @@ import (
 //	29      n     owner, raw bytes
 //	29+n    ...   data, raw bytes (may be empty)
 //
-// The Lua scripts in scripts.go read the same offsets (1-based there).
+// The Lua scripts (package internal/redislua) read the same offsets (1-based there).
 const (
 	formatV1     = 0x01
 	offVersion   = 1
