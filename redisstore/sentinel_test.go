@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,25 @@ func sentinelSetup(t *testing.T) (primary, replica *privateRedis, sentinel strin
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
 
+	// The replica must have finished its initial sync before anything
+	// relies on replication: a replica still loading the primary's
+	// snapshot acknowledges no WAIT.
+	rc := redis.NewClient(&redis.Options{Addr: replica.addr, MaxRetries: -1})
+	defer rc.Close()
+	waitFor(t, "the replica's link to the primary", func(ctx context.Context) bool {
+		info, err := rc.Info(ctx, "replication").Result()
+		return err == nil && strings.Contains(info, "master_link_status:up")
+	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, f := range []string{filepath.Join(primary.dir, "redis.log"), filepath.Join(replica.dir, "redis.log"), filepath.Join(dir, "sentinel.log")} {
+				if b, err := os.ReadFile(f); err == nil {
+					t.Logf("%s:\n%s", f, tail(b, 4000))
+				}
+			}
+		}
+	})
+
 	sc := redis.NewSentinelClient(&redis.Options{Addr: addr, MaxRetries: -1})
 	defer sc.Close()
 	waitFor(t, "sentinel to see the primary and its replica", func(ctx context.Context) bool {
@@ -53,6 +73,14 @@ func sentinelSetup(t *testing.T) (primary, replica *privateRedis, sentinel strin
 	})
 	t.Cleanup(func() { c.Close() })
 	return primary, replica, addr, c
+}
+
+// tail returns the last n bytes of b.
+func tail(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[len(b)-n:]
+	}
+	return b
 }
 
 // waitFor polls cond for up to 30 seconds (readiness, not a timing
@@ -95,9 +123,13 @@ func TestSentinel(t *testing.T) {
 		t.Fatalf("Create = %v, %v", ok, err)
 	}
 	// Make sure the replica has it (see the README's replication caveat).
-	if n, err := c.Wait(ctx, 1, 5*time.Second).Result(); err != nil || n < 1 {
-		t.Fatalf("WAIT = %d, %v", n, err)
-	}
+	// WAIT is retried: on a loaded machine the replica's acknowledgement
+	// can take longer than one WAIT's timeout (readiness, not a timing
+	// assertion).
+	waitFor(t, "the replica to acknowledge the write (WAIT 1)", func(ctx context.Context) bool {
+		n, err := c.Wait(ctx, 1, 900*time.Millisecond).Result()
+		return err == nil && n >= 1
+	})
 
 	sent := redis.NewSentinelClient(&redis.Options{Addr: sentinel})
 	defer sent.Close()
