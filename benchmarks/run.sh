@@ -17,7 +17,8 @@
 # (cpu.pprof, mem.pprof and their pprof -top listings).
 #
 # Knobs (environment): ROUNDS (default 10), BENCHTIME (200ms),
-# PROBE_ROUNDS (5), OUT (results/latest). Redis, PostgreSQL and MariaDB are used at their
+# PROBE_ROUNDS (5), OUT (results/latest), STORES and WORKS (space-separated
+# subsets of the defaults). Redis, PostgreSQL and MariaDB are used at their
 # default local addresses (SESSIONS_REDIS_URL, SESSIONS_POSTGRES_DSN,
 # SESSIONS_MYSQL_DSN override); benchmarks of an unreachable one are
 # skipped unless SESSIONS_REQUIRE_SERVICES=1.
@@ -28,8 +29,8 @@ export GOWORK=off
 ROUNDS=${ROUNDS:-10}
 BENCHTIME=${BENCHTIME:-200ms}
 PROBE_ROUNDS=${PROBE_ROUNDS:-5}
-STORES=(memory redis redis-near postgres mysql cookie filesystem)
-WORKS=(untouched-nocookie untouched-cookie read incr create parallel-incr)
+read -r -a STORES <<<"${STORES:-memory redis redis-near postgres mysql cookie filesystem}"
+read -r -a WORKS <<<"${WORKS:-untouched-nocookie untouched-cookie read incr create parallel-incr}"
 OUT=${OUT:-results/latest}
 BENCHSTAT=golang.org/x/perf/cmd/benchstat@v0.0.0-20260908200009-22c9c6c9d4da
 
