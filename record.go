@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/bits"
 	"slices"
 )
 
@@ -78,19 +79,52 @@ type record struct {
 	browser  browserMode
 	owner    string
 	values   map[string]json.RawMessage
+
+	// valBound is an upper bound of the encoded size of values' entries
+	// (entrySize summed), never below it: decodeRecord sets it exactly,
+	// setValue adds each entry written, deletions leave it. It lets
+	// sizeBound skip iterating values on every change.
+	valBound int
+}
+
+// maxFixedSize bounds the encoding of everything but the owner and the
+// values: the format byte, the flags (two bytes) and six integers below
+// 1<<62 (nine bytes each).
+const maxFixedSize = 1 + 2 + 6*9
+
+// entrySize is the encoded size of one value's entry.
+func entrySize(k string, v json.RawMessage) int {
+	return uvarintLen(uint64(len(k))) + len(k) + uvarintLen(uint64(len(v))) + len(v)
+}
+
+// setValue stores v under k, keeping valBound an upper bound.
+func (r *record) setValue(k string, v json.RawMessage) {
+	r.values[k] = v
+	r.valBound += entrySize(k, v)
+}
+
+// sizeBound returns an upper bound of size() without iterating values.
+func (r *record) sizeBound() int {
+	return maxFixedSize + uvarintLen(uint64(len(r.owner))) + len(r.owner) +
+		uvarintLen(uint64(len(r.values))) + r.valBound
 }
 
 func uvarintLen(x uint64) int {
-	n := 1
-	for x >= 0x80 {
-		x >>= 7
-		n++
-	}
-	return n
+	return (bits.Len64(x|1) + 6) / 7
 }
 
 // size returns the exact length of r's encoding.
 func (r *record) size() int {
+	n := r.fixedSize()
+	for k, v := range r.values {
+		n += entrySize(k, v)
+	}
+	return n
+}
+
+// fixedSize returns the exact length of r's encoding but for the values'
+// entries.
+func (r *record) fixedSize() int {
 	n := 1 + 1 + uvarintLen(uint64(r.start))
 	if r.active != 0 {
 		n += uvarintLen(uint64(r.active))
@@ -109,14 +143,34 @@ func (r *record) size() int {
 	}
 	n += uvarintLen(uint64(len(r.owner))) + len(r.owner)
 	n += uvarintLen(uint64(len(r.values)))
-	for k, v := range r.values {
-		n += uvarintLen(uint64(len(k))) + len(k) + uvarintLen(uint64(len(v))) + len(v)
-	}
 	return n
 }
 
+// encode returns r's encoding. It iterates over the values once: to size
+// the buffer and, with more than one value, to collect the keys in order.
 func (r *record) encode() []byte {
-	b := make([]byte, 0, r.size())
+	n := r.fixedSize()
+	var (
+		oneK string
+		oneV json.RawMessage
+		keys []string
+	)
+	switch len(r.values) {
+	case 0:
+	case 1: // the common case: no keys to sort
+		for k, v := range r.values {
+			oneK, oneV = k, v
+		}
+		n += entrySize(oneK, oneV)
+	default:
+		keys = make([]string, 0, len(r.values))
+		for k, v := range r.values {
+			keys = append(keys, k)
+			n += entrySize(k, v)
+		}
+		slices.Sort(keys)
+	}
+	b := make([]byte, 0, n)
 	v2 := r.active != 0
 	if v2 {
 		b = append(b, recordVersion)
@@ -162,11 +216,12 @@ func (r *record) encode() []byte {
 	b = binary.AppendUvarint(b, uint64(len(r.owner)))
 	b = append(b, r.owner...)
 	b = binary.AppendUvarint(b, uint64(len(r.values)))
-	keys := make([]string, 0, len(r.values))
-	for k := range r.values {
-		keys = append(keys, k)
+	if len(r.values) == 1 {
+		b = binary.AppendUvarint(b, uint64(len(oneK)))
+		b = append(b, oneK...)
+		b = binary.AppendUvarint(b, uint64(len(oneV)))
+		return append(b, oneV...)
 	}
-	slices.Sort(keys)
 	for _, k := range keys {
 		v := r.values[k]
 		b = binary.AppendUvarint(b, uint64(len(k)))
@@ -232,6 +287,7 @@ func decodeRecord(b []byte) (record, error) {
 	}
 	r.values = make(map[string]json.RawMessage, n)
 	var prev []byte
+	r.valBound = len(d.b) // the entries are the rest of b, exactly
 	for i := range n {
 		k := d.bytes()
 		v := d.bytes()
@@ -258,7 +314,9 @@ func (d *decoder) uvarint() uint64 {
 		return 0
 	}
 	x, n := binary.Uvarint(d.b)
-	if n <= 0 || n != uvarintLen(x) { // only the canonical encoding
+	// Only the canonical encoding: no trailing zero group (0x00 after a
+	// continuation byte encodes the same value in more bytes).
+	if n <= 0 || (n > 1 && d.b[n-1] == 0) {
 		d.err = true
 		return 0
 	}

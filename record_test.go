@@ -2,10 +2,14 @@ package sessions
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"math/rand/v2"
 	"os"
 	"reflect"
+	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -56,6 +60,11 @@ func TestRecordRoundTrip(t *testing.T) {
 			if err != nil {
 				t.Fatalf("decodeRecord(encode()) failed: %v", err)
 			}
+			// A decoded record's size bound is exact.
+			if n := len(b) - tt.rec.fixedSize(); got.valBound != n {
+				t.Errorf("decoded valBound = %d, want %d", got.valBound, n)
+			}
+			got.valBound = 0
 			if !reflect.DeepEqual(got, tt.rec) {
 				t.Errorf("round trip changed the record:\n got %+v\nwant %+v", got, tt.rec)
 			}
@@ -90,6 +99,7 @@ func TestRecordGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("golden record does not decode: %v", err)
 			}
+			dec.valBound = 0
 			if !reflect.DeepEqual(dec, tt.rec) {
 				t.Errorf("golden record decodes to %+v", dec)
 			}
@@ -153,4 +163,64 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("decoded record re-encodes differently:\n in %x\nout %x", b, again)
 		}
 	})
+}
+
+func TestUvarintLen(t *testing.T) {
+	for _, x := range []uint64{0, 1, 0x7f, 0x80, 0x3fff, 0x4000, 1<<35 - 1, 1 << 35, 1<<62 + 5, 1<<63 - 1, 1 << 63, ^uint64(0)} {
+		if got, want := uvarintLen(x), len(binary.AppendUvarint(nil, x)); got != want {
+			t.Errorf("uvarintLen(%#x) = %d, want %d", x, got, want)
+		}
+	}
+}
+
+// TestSizeBound checks that sizeBound never falls below the exact size,
+// through decoding and every kind of change, and that encode's single
+// pass produces size() bytes.
+func TestSizeBound(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	keys := []string{"a", "counter", "k3", strings.Repeat("x", 200)}
+	for round := range 200 {
+		r := record{values: map[string]json.RawMessage{}}
+		if round%2 == 1 { // start from a decoded record
+			seed := record{start: 1, active: 2, values: map[string]json.RawMessage{"counter": json.RawMessage("41"), "b": json.RawMessage(`"x"`)}}
+			var err error
+			if r, err = decodeRecord(seed.encode()); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for step := range 30 {
+			k := keys[rng.IntN(len(keys))]
+			v := json.RawMessage(strconv.Itoa(rng.IntN(1 << (rng.IntN(60) + 1))))
+			var o op
+			switch rng.IntN(8) {
+			case 0, 1:
+				o = op{kind: opSet, key: k, val: v}
+			case 2:
+				o = op{kind: opDelete, key: k}
+			case 3:
+				o = op{kind: opClear}
+			case 4:
+				o = op{kind: opOwner, key: strings.Repeat("o", rng.IntN(300))}
+			case 5:
+				o = op{kind: opStart, n: rng.Int64N(1 << 62)}
+			case 6:
+				o = op{kind: opFunc, key: k, fn: func(cur json.RawMessage, ok bool) (json.RawMessage, bool, error) {
+					return append(cur, '1'), rng.IntN(4) != 0, nil
+				}}
+			case 7:
+				cur, ok := r.values[k]
+				o = op{kind: opCAS, key: k, base: cur, val: v, n: map[bool]int64{false: 0, true: 1}[ok]}
+			}
+			if err := r.apply(o); err != nil {
+				t.Fatalf("round %d step %d: apply: %v", round, step, err)
+			}
+			r.active, r.idle, r.deadline = rng.Int64N(1<<62), rng.Int64N(1<<40), rng.Int64N(1<<62)
+			if b, n := r.sizeBound(), r.size(); b < n {
+				t.Fatalf("round %d step %d: sizeBound() = %d < size() = %d", round, step, b, n)
+			}
+			if enc := r.encode(); len(enc) != r.size() {
+				t.Fatalf("round %d step %d: encode() has %d bytes, size() = %d", round, step, len(enc), r.size())
+			}
+		}
+	}
 }

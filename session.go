@@ -117,11 +117,12 @@ var errStale = errors.New("sessions: value changed while it was being computed")
 func (r *record) apply(o op) error {
 	switch o.kind {
 	case opSet:
-		r.values[o.key] = o.val
+		r.setValue(o.key, o.val)
 	case opDelete:
 		delete(r.values, o.key)
 	case opClear:
 		clear(r.values)
+		r.valBound = 0
 	case opOwner:
 		r.owner = o.key
 	case opStart:
@@ -141,7 +142,7 @@ func (r *record) apply(o op) error {
 		case err != nil:
 			return err
 		case keep:
-			r.values[o.key] = v
+			r.setValue(o.key, v)
 		default:
 			delete(r.values, o.key)
 		}
@@ -150,7 +151,7 @@ func (r *record) apply(o op) error {
 		if ok != (o.n != 0) || !bytes.Equal(cur, o.base) {
 			return errStale
 		}
-		r.values[o.key] = o.val
+		r.setValue(o.key, o.val)
 	}
 	return nil
 }
@@ -418,6 +419,9 @@ func (s *Session) applyChecked(r *record, o op) error {
 	if err := r.apply(o); err != nil {
 		return err
 	}
+	if r.sizeBound() <= limit {
+		return nil // the common case: far below the limit, no need to iterate
+	}
 	size := r.size()
 	if size <= limit {
 		return nil
@@ -428,7 +432,7 @@ func (s *Session) applyChecked(r *record, o op) error {
 	r.values = values
 	if restoreValues {
 		if had {
-			r.values[o.key] = prevVal
+			r.setValue(o.key, prevVal)
 		} else {
 			delete(r.values, o.key)
 		}
@@ -436,7 +440,7 @@ func (s *Session) applyChecked(r *record, o op) error {
 	if size <= r.size() {
 		if o.kind == opFunc { // fn need not be deterministic: keep its result
 			if newHad {
-				r.values[o.key] = newVal
+				r.setValue(o.key, newVal)
 			} else {
 				delete(r.values, o.key)
 			}
@@ -631,7 +635,7 @@ func (s *Session) transact(o op, attempt int) error {
 		// Not saved: take the change back. The value under the key is
 		// still o's result, applied on o's base.
 		if o.n != 0 {
-			s.rec.values[o.key] = o.base
+			s.rec.setValue(o.key, o.base)
 		} else {
 			delete(s.rec.values, o.key)
 		}
@@ -1345,12 +1349,16 @@ func shortID(id string) string {
 }
 
 func addVary(h http.Header) {
-	for _, v := range h.Values("Vary") {
+	// "Vary" is already in canonical form: indexing the map directly skips
+	// two canonicalizations (Values, Add) on every request that uses its
+	// session.
+	vals := h["Vary"]
+	for _, v := range vals {
 		if v == "Cookie" || v == "*" {
 			return
 		}
 	}
-	h.Add("Vary", "Cookie")
+	h["Vary"] = append(vals, "Cookie")
 }
 
 var errResponseReplaced = errors.New("sessions: response replaced by the error handler")

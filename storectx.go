@@ -62,15 +62,15 @@ func (c *callContext) Deadline() (time.Time, bool) {
 func (c *callContext) Done() <-chan struct{} { return c.materialize().Done() }
 
 func (c *callContext) Err() error {
-	if inner := c.current(); inner != nil {
+	c.mu.Lock()
+	inner, released := c.inner, c.done
+	c.mu.Unlock()
+	if inner != nil {
 		return inner.Err()
 	}
 	if err := c.parent.Err(); err != nil {
 		return err
 	}
-	c.mu.Lock()
-	released := c.done
-	c.mu.Unlock()
 	if released {
 		return context.Canceled
 	}
