@@ -56,7 +56,7 @@ func sealedCandidates(r *http.Request, name string) (out []string, seen bool) {
 func (s *Session) loadSealed(now time.Time) {
 	vals, hadCookie := sealedCandidates(s.req, s.m.cfg.CookieName)
 	s.hadCookie = hadCookie
-	s.rec = record{values: nil}
+	s.rec = record{}
 	for _, v := range vals {
 		pt, key, err := s.m.keys.open(s.m.cfg.Purpose, s.m.cfg.CookieName, v)
 		if err != nil || len(pt) < sealedIDLen {

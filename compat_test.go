@@ -93,7 +93,7 @@ func TestFormat1RecordUpgrades(t *testing.T) {
 			t.Fatal(err)
 		}
 		now := m.now()
-		old := record{start: now.Add(-2 * time.Hour).UnixMilli(), values: map[string]json.RawMessage{"k": json.RawMessage(`"v"`)}}
+		old := record{start: now.Add(-2 * time.Hour).UnixMilli(), values: valuesOf(map[string]json.RawMessage{"k": json.RawMessage(`"v"`)})}
 		data := old.encode()
 		if data[0] != recordV1 {
 			t.Fatalf("the test record is format %d, want 1", data[0])

@@ -139,7 +139,7 @@ func FuzzCandidatesSigned(f *testing.F) {
 // here ignores it.)
 func FuzzSealedPayload(f *testing.F) {
 	now := time.Now()
-	rec := record{values: map[string]json.RawMessage{"k": json.RawMessage(`"v"`)}, start: now.UnixMilli()}
+	rec := record{values: valuesOf(map[string]json.RawMessage{"k": json.RawMessage(`"v"`)}), start: now.UnixMilli()}
 	payload := func(exp int64, body []byte) []byte {
 		b := bytes.Repeat([]byte{9}, sealedIDLen)
 		b = binary.AppendUvarint(b, uint64(exp))

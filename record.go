@@ -6,6 +6,7 @@ import (
 	"errors"
 	"math/bits"
 	"slices"
+	"strings"
 )
 
 // Record format, version 2. Every stored record starts with the format
@@ -78,13 +79,54 @@ type record struct {
 	lifetime int64 // ms; 0 = Options.Lifetime (remember me sets it)
 	browser  browserMode
 	owner    string
-	values   map[string]json.RawMessage
+	values   values
 
 	// valBound is an upper bound of the encoded size of values' entries
 	// (entrySize summed), never below it: decodeRecord sets it exactly,
 	// setValue adds each entry written, deletions leave it. It lets
 	// sizeBound skip iterating values on every change.
 	valBound int
+}
+
+// entry is one value of a record.
+type entry struct {
+	k string
+	v json.RawMessage
+}
+
+// values are a record's values, sorted by key byte-wise, one per key: the
+// order of the encoding, so decoding builds them in place and encoding
+// writes them as they are. Sessions hold a few values; a sorted slice
+// costs one small allocation where a map costs a table and hashing on
+// every request.
+type values []entry
+
+// index returns the position of k, or where it would be inserted.
+func (vs values) index(k string) (int, bool) {
+	if len(vs) <= 8 { // a scan beats the binary search's branches
+		for i := range vs {
+			if vs[i].k >= k {
+				return i, vs[i].k == k
+			}
+		}
+		return len(vs), false
+	}
+	return slices.BinarySearchFunc(vs, k, func(e entry, k string) int { return strings.Compare(e.k, k) })
+}
+
+// get returns the value under k.
+func (vs values) get(k string) (json.RawMessage, bool) {
+	if i, ok := vs.index(k); ok {
+		return vs[i].v, true
+	}
+	return nil, false
+}
+
+// deleteValue removes the value under k, if any.
+func (r *record) deleteValue(k string) {
+	if i, ok := r.values.index(k); ok {
+		r.values = slices.Delete(r.values, i, i+1)
+	}
 }
 
 // maxFixedSize bounds the encoding of everything but the owner and the
@@ -99,7 +141,11 @@ func entrySize(k string, v json.RawMessage) int {
 
 // setValue stores v under k, keeping valBound an upper bound.
 func (r *record) setValue(k string, v json.RawMessage) {
-	r.values[k] = v
+	if i, ok := r.values.index(k); ok {
+		r.values[i].v = v
+	} else {
+		r.values = slices.Insert(r.values, i, entry{k, v})
+	}
 	r.valBound += entrySize(k, v)
 }
 
@@ -116,8 +162,8 @@ func uvarintLen(x uint64) int {
 // size returns the exact length of r's encoding.
 func (r *record) size() int {
 	n := r.fixedSize()
-	for k, v := range r.values {
-		n += entrySize(k, v)
+	for _, e := range r.values {
+		n += entrySize(e.k, e.v)
 	}
 	return n
 }
@@ -146,30 +192,9 @@ func (r *record) fixedSize() int {
 	return n
 }
 
-// encode returns r's encoding. It iterates over the values once: to size
-// the buffer and, with more than one value, to collect the keys in order.
+// encode returns r's encoding.
 func (r *record) encode() []byte {
-	n := r.fixedSize()
-	var (
-		oneK string
-		oneV json.RawMessage
-		keys []string
-	)
-	switch len(r.values) {
-	case 0:
-	case 1: // the common case: no keys to sort
-		for k, v := range r.values {
-			oneK, oneV = k, v
-		}
-		n += entrySize(oneK, oneV)
-	default:
-		keys = make([]string, 0, len(r.values))
-		for k, v := range r.values {
-			keys = append(keys, k)
-			n += entrySize(k, v)
-		}
-		slices.Sort(keys)
-	}
+	n := r.size()
 	b := make([]byte, 0, n)
 	v2 := r.active != 0
 	if v2 {
@@ -216,18 +241,11 @@ func (r *record) encode() []byte {
 	b = binary.AppendUvarint(b, uint64(len(r.owner)))
 	b = append(b, r.owner...)
 	b = binary.AppendUvarint(b, uint64(len(r.values)))
-	if len(r.values) == 1 {
-		b = binary.AppendUvarint(b, uint64(len(oneK)))
-		b = append(b, oneK...)
-		b = binary.AppendUvarint(b, uint64(len(oneV)))
-		return append(b, oneV...)
-	}
-	for _, k := range keys {
-		v := r.values[k]
-		b = binary.AppendUvarint(b, uint64(len(k)))
-		b = append(b, k...)
-		b = binary.AppendUvarint(b, uint64(len(v)))
-		b = append(b, v...)
+	for _, e := range r.values {
+		b = binary.AppendUvarint(b, uint64(len(e.k)))
+		b = append(b, e.k...)
+		b = binary.AppendUvarint(b, uint64(len(e.v)))
+		b = append(b, e.v...)
 	}
 	return b
 }
@@ -285,18 +303,18 @@ func decodeRecord(b []byte) (record, error) {
 	if d.err || n > uint64(len(d.b))/2 {
 		return record{}, errCorrupt
 	}
-	r.values = make(map[string]json.RawMessage, n)
-	var prev []byte
 	r.valBound = len(d.b) // the entries are the rest of b, exactly
-	for i := range n {
-		k := d.bytes()
-		v := d.bytes()
-		// Keys are strictly increasing: no duplicates, one encoding per record.
-		if d.err || (i > 0 && string(k) <= string(prev)) {
-			return record{}, errCorrupt
+	if n > 0 {
+		r.values = make(values, n)
+		for i := range r.values {
+			k := d.bytes()
+			v := d.bytes()
+			// Keys are strictly increasing: no duplicates, one encoding per record.
+			if d.err || (i > 0 && string(k) <= r.values[i-1].k) {
+				return record{}, errCorrupt
+			}
+			r.values[i] = entry{string(k), json.RawMessage(v)}
 		}
-		prev = k
-		r.values[string(k)] = json.RawMessage(v)
 	}
 	if d.err || len(d.b) != 0 {
 		return record{}, errCorrupt

@@ -5,9 +5,11 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -20,12 +22,12 @@ func sampleRecord() record {
 		deadline: 1_700_000_600_000,
 		browser:  browserOn,
 		owner:    "user-42",
-		values: map[string]json.RawMessage{
+		values: valuesOf(map[string]json.RawMessage{
 			"count": json.RawMessage(`3`),
 			"flash": json.RawMessage(`"saved"`),
 			"":      json.RawMessage(`null`),
 			"user":  json.RawMessage(`{"id":42,"roles":["admin"]}`),
-		},
+		}),
 	}
 }
 
@@ -42,13 +44,13 @@ func TestRecordRoundTrip(t *testing.T) {
 		name string
 		rec  record
 	}{
-		{"empty", record{values: map[string]json.RawMessage{}}},
-		{"start only", record{start: 1, values: map[string]json.RawMessage{}}},
+		{"empty", record{values: valuesOf(map[string]json.RawMessage{})}},
+		{"start only", record{start: 1, values: valuesOf(map[string]json.RawMessage{})}},
 		{"everything, version 1", sampleRecord()},
 		{"everything", sampleRecordV2()},
-		{"version 2 without idle in force", record{start: 7, active: 9, values: map[string]json.RawMessage{"a": json.RawMessage(`1`)}}},
-		{"remembered", record{start: 7, active: 9, lifetime: 90 * 86_400_000, browser: browserOff, values: map[string]json.RawMessage{}}},
-		{"big value", record{start: 5, values: map[string]json.RawMessage{"k": json.RawMessage(`"` + string(bytes.Repeat([]byte("x"), 70000)) + `"`)}}},
+		{"version 2 without idle in force", record{start: 7, active: 9, values: valuesOf(map[string]json.RawMessage{"a": json.RawMessage(`1`)})}},
+		{"remembered", record{start: 7, active: 9, lifetime: 90 * 86_400_000, browser: browserOff, values: valuesOf(map[string]json.RawMessage{})}},
+		{"big value", record{start: 5, values: valuesOf(map[string]json.RawMessage{"k": json.RawMessage(`"` + string(bytes.Repeat([]byte("x"), 70000)) + `"`)})}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -149,7 +151,7 @@ func FuzzDecodeRecord(f *testing.F) {
 	f.Add(sample.encode())
 	v2 := sampleRecordV2()
 	f.Add(v2.encode())
-	f.Add((&record{values: map[string]json.RawMessage{}}).encode())
+	f.Add((&record{values: valuesOf(map[string]json.RawMessage{})}).encode())
 	f.Add([]byte{1, 0, 0, 0, 2, 1, 'a', 1, '1', 1, 'b', 1, '2'})
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rec, err := decodeRecord(b)
@@ -180,9 +182,9 @@ func TestSizeBound(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	keys := []string{"a", "counter", "k3", strings.Repeat("x", 200)}
 	for round := range 200 {
-		r := record{values: map[string]json.RawMessage{}}
+		r := record{values: valuesOf(map[string]json.RawMessage{})}
 		if round%2 == 1 { // start from a decoded record
-			seed := record{start: 1, active: 2, values: map[string]json.RawMessage{"counter": json.RawMessage("41"), "b": json.RawMessage(`"x"`)}}
+			seed := record{start: 1, active: 2, values: valuesOf(map[string]json.RawMessage{"counter": json.RawMessage("41"), "b": json.RawMessage(`"x"`)})}
 			var err error
 			if r, err = decodeRecord(seed.encode()); err != nil {
 				t.Fatal(err)
@@ -208,7 +210,7 @@ func TestSizeBound(t *testing.T) {
 					return append(cur, '1'), rng.IntN(4) != 0, nil
 				}}
 			case 7:
-				cur, ok := r.values[k]
+				cur, ok := r.values.get(k)
 				o = op{kind: opCAS, key: k, base: cur, val: v, n: map[bool]int64{false: 0, true: 1}[ok]}
 			}
 			if err := r.apply(o); err != nil {
@@ -221,6 +223,68 @@ func TestSizeBound(t *testing.T) {
 			if enc := r.encode(); len(enc) != r.size() {
 				t.Fatalf("round %d step %d: encode() has %d bytes, size() = %d", round, step, len(enc), r.size())
 			}
+		}
+	}
+}
+
+// valuesOf returns m as a record's values (sorted; nil when empty).
+func valuesOf(m map[string]json.RawMessage) values {
+	var vs values
+	for k, v := range m {
+		vs = append(vs, entry{k, v})
+	}
+	slices.SortFunc(vs, func(a, b entry) int { return strings.Compare(a.k, b.k) })
+	return vs
+}
+
+// TestValuesModel checks the sorted values against a map: random sets and
+// deletes over up to 40 keys (the scan below 9 values, binary search
+// above), and the order encode relies on.
+func TestValuesModel(t *testing.T) {
+	rng := rand.New(rand.NewPCG(3, 4))
+	for round := range 50 {
+		var r record
+		model := map[string]json.RawMessage{}
+		nkeys := 1 + rng.IntN(40)
+		for step := range 400 {
+			k := fmt.Sprintf("k%02d", rng.IntN(nkeys))
+			switch rng.IntN(10) {
+			case 0:
+				r.deleteValue(k)
+				delete(model, k)
+			case 1:
+				if err := r.apply(op{kind: opClear}); err != nil {
+					t.Fatal(err)
+				}
+				clear(model)
+			default:
+				v := json.RawMessage(strconv.Itoa(step))
+				r.setValue(k, v)
+				model[k] = v
+			}
+			if len(r.values) != len(model) {
+				t.Fatalf("round %d step %d: %d values, model has %d", round, step, len(r.values), len(model))
+			}
+			for i, e := range r.values {
+				if i > 0 && r.values[i-1].k >= e.k {
+					t.Fatalf("round %d step %d: values out of order at %d: %q >= %q", round, step, i, r.values[i-1].k, e.k)
+				}
+			}
+			for i := range nkeys {
+				k := fmt.Sprintf("k%02d", i)
+				got, ok := r.values.get(k)
+				want, wok := model[k]
+				if ok != wok || !bytes.Equal(got, want) {
+					t.Fatalf("round %d step %d: get(%q) = %s, %v; want %s, %v", round, step, k, got, ok, want, wok)
+				}
+			}
+		}
+		dec, err := decodeRecord(r.encode())
+		if err != nil {
+			t.Fatalf("round %d: decode(encode()): %v", round, err)
+		}
+		if !reflect.DeepEqual([]entry(dec.values), []entry(r.values)) && (len(dec.values) != 0 || len(r.values) != 0) {
+			t.Fatalf("round %d: round trip changed the values", round)
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -119,10 +118,9 @@ func (r *record) apply(o op) error {
 	case opSet:
 		r.setValue(o.key, o.val)
 	case opDelete:
-		delete(r.values, o.key)
+		r.deleteValue(o.key)
 	case opClear:
-		clear(r.values)
-		r.valBound = 0
+		r.values, r.valBound = r.values[:0], 0
 	case opOwner:
 		r.owner = o.key
 	case opStart:
@@ -136,7 +134,7 @@ func (r *record) apply(o op) error {
 	case opLifetime:
 		r.lifetime = o.n
 	case opFunc:
-		cur, ok := r.values[o.key]
+		cur, ok := r.values.get(o.key)
 		v, keep, err := o.fn(cur, ok)
 		switch {
 		case err != nil:
@@ -144,10 +142,10 @@ func (r *record) apply(o op) error {
 		case keep:
 			r.setValue(o.key, v)
 		default:
-			delete(r.values, o.key)
+			r.deleteValue(o.key)
 		}
 	case opCAS:
-		cur, ok := r.values[o.key]
+		cur, ok := r.values.get(o.key)
 		if ok != (o.n != 0) || !bytes.Equal(cur, o.base) {
 			return errStale
 		}
@@ -160,16 +158,16 @@ func (r *record) apply(o op) error {
 func (r *record) changes(o op) bool {
 	switch o.kind {
 	case opSet:
-		v, ok := r.values[o.key]
+		v, ok := r.values.get(o.key)
 		return !ok || !bytes.Equal(v, o.val)
 	case opCAS:
-		v, ok := r.values[o.key]
+		v, ok := r.values.get(o.key)
 		if ok != (o.n != 0) || !bytes.Equal(v, o.base) {
 			return true // stale: apply reports it
 		}
 		return !ok || !bytes.Equal(v, o.val)
 	case opDelete:
-		_, ok := r.values[o.key]
+		_, ok := r.values.get(o.key)
 		return ok
 	case opClear:
 		return len(r.values) > 0
@@ -232,7 +230,7 @@ func (s *Session) load() {
 	s.loadedState = new(loadedState)
 	if s.m.clientSide {
 		if s.loadSealed(s.m.now()); !s.exists {
-			s.rec = record{values: map[string]json.RawMessage{}}
+			s.rec = record{}
 		}
 		return
 	}
@@ -240,7 +238,7 @@ func (s *Session) load() {
 	toks, hadCookie := candidates(buf[:0], s.req, s.m.cfg.CookieName, s.m.keys)
 	s.hadCookie = hadCookie
 	if len(toks) == 0 {
-		s.rec = record{values: map[string]json.RawMessage{}}
+		s.rec = record{}
 		return
 	}
 	now := s.m.now()
@@ -273,7 +271,7 @@ func (s *Session) load() {
 		}
 		return
 	}
-	s.rec = record{values: map[string]json.RawMessage{}}
+	s.rec = record{}
 }
 
 // begin returns the context of one store call. Without an observer, the
@@ -408,7 +406,7 @@ func (s *Session) applyChecked(r *record, o op) error {
 	}
 	var (
 		prev          = *r
-		prevVal, had  = r.values[o.key]
+		prevVal, had  = r.values.get(o.key)
 		limit         = s.m.cfg.MaxDataSize
 		restoreValues = o.kind == opSet || o.kind == opCAS || o.kind == opFunc
 	)
@@ -426,7 +424,7 @@ func (s *Session) applyChecked(r *record, o op) error {
 	if size <= limit {
 		return nil
 	}
-	newVal, newHad := r.values[o.key]
+	newVal, newHad := r.values.get(o.key)
 	values := r.values
 	*r = prev
 	r.values = values
@@ -434,7 +432,7 @@ func (s *Session) applyChecked(r *record, o op) error {
 		if had {
 			r.setValue(o.key, prevVal)
 		} else {
-			delete(r.values, o.key)
+			r.deleteValue(o.key)
 		}
 	}
 	if size <= r.size() {
@@ -442,7 +440,7 @@ func (s *Session) applyChecked(r *record, o op) error {
 			if newHad {
 				r.setValue(o.key, newVal)
 			} else {
-				delete(r.values, o.key)
+				r.deleteValue(o.key)
 			}
 			return nil
 		}
@@ -456,7 +454,7 @@ func (s *Session) value(key string) (json.RawMessage, bool, error) {
 		return nil, false, err
 	}
 	defer s.mu.Unlock()
-	v, ok := s.rec.values[key]
+	v, ok := s.rec.values.get(key)
 	return v, ok, nil
 }
 
@@ -483,7 +481,7 @@ func Pop[T any](s *Session, key string) (T, bool, error) {
 		return v, false, err
 	}
 	defer s.mu.Unlock()
-	raw, ok := s.rec.values[key]
+	raw, ok := s.rec.values.get(key)
 	if !ok {
 		return v, false, nil
 	}
@@ -637,7 +635,7 @@ func (s *Session) transact(o op, attempt int) error {
 		if o.n != 0 {
 			s.rec.setValue(o.key, o.base)
 		} else {
-			delete(s.rec.values, o.key)
+			s.rec.deleteValue(o.key)
 		}
 		s.ops = append(s.ops[:n], s.ops[n+1:]...)
 		s.dirty = len(s.ops) > 0
@@ -672,11 +670,10 @@ func (s *Session) Keys() ([]string, error) {
 		return nil, err
 	}
 	defer s.mu.Unlock()
-	keys := make([]string, 0, len(s.rec.values))
-	for k := range s.rec.values {
-		keys = append(keys, k)
+	keys := make([]string, len(s.rec.values))
+	for i, e := range s.rec.values {
+		keys[i] = e.k // already in order
 	}
-	slices.Sort(keys)
 	return keys, nil
 }
 
@@ -942,7 +939,7 @@ func (s *Session) Destroy() error {
 // reset turns s into a new, empty session without a record.
 func (s *Session) reset() {
 	s.token, s.id, s.exists, s.version, s.expiry, s.size = "", "", false, 0, time.Time{}, 0
-	s.rec = record{values: map[string]json.RawMessage{}}
+	s.rec = record{}
 	s.ops = s.ops[:0]
 	s.dirty, s.renew, s.cookie, s.gone = false, renewNone, false, false
 }
