@@ -145,15 +145,8 @@ type Store struct {
 	batch int
 	ddl   string
 
-	create, load, update, touch, del     *lazyStmt
-	listOwner, deleteOwner, purgeExpired *lazyStmt
-
-	// One bounded batch over the expiry index, starting at the highest
-	// expiry the previous batch removed (see DeleteExpired). Rows are
-	// removed in expiry order and LAST_INSERT_ID(expiry) runs on each,
-	// so afterwards the connection's LAST_INSERT_ID() is the highest
-	// expiry the batch removed. The condition is true for any expiry.
-	sweep string
+	create, load, update, touch, del                        *lazyStmt
+	sweepBound, sweep, listOwner, deleteOwner, purgeExpired *lazyStmt
 }
 
 // Outcomes reported through LAST_INSERT_ID(expr). A statement whose
@@ -257,6 +250,13 @@ WHERE id = ? AND expiry > ?`),
 
 		del: newLazyStmt("DELETE FROM " + t + " WHERE id = ?"),
 
+		// A batch of DeleteExpired: the expiry of the batch-th row at or
+		// after the start (an index-only read of at most that many
+		// entries), then the rows from the start up to that expiry, in
+		// expiry order, at most a batch of them. See DeleteExpired.
+		sweepBound: newLazyStmt("SELECT expiry FROM " + t + " WHERE expiry >= ? AND expiry <= ? ORDER BY expiry LIMIT 1 OFFSET ?"),
+		sweep:      newLazyStmt("DELETE FROM " + t + " WHERE expiry >= ? AND expiry <= ? ORDER BY expiry LIMIT ?"),
+
 		listOwner: newLazyStmt("SELECT id FROM " + t + " FORCE INDEX (owner_idx) WHERE owner = ? AND expiry > ?"),
 
 		// MySQL's DELETE cannot return the rows it removed, so
@@ -266,8 +266,6 @@ WHERE id = ? AND expiry > ?`),
 		// that accepts an index hint.
 		deleteOwner:  newLazyStmt("DELETE s FROM " + t + " AS s FORCE INDEX (owner_idx) WHERE s.owner = ? AND s.expiry > ?"),
 		purgeExpired: newLazyStmt("DELETE s FROM " + t + " AS s FORCE INDEX (owner_idx) WHERE s.owner = ? AND s.expiry <= ?"),
-
-		sweep: "DELETE FROM " + t + " WHERE expiry >= ? AND expiry <= ? AND LAST_INSERT_ID(expiry) IS NOT NULL ORDER BY expiry LIMIT ?",
 	}, nil
 }
 
@@ -285,7 +283,7 @@ func (s *Store) CreateTable(ctx context.Context) error {
 // statement again.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*lazyStmt{s.create, s.load, s.update, s.touch, s.del, s.listOwner, s.deleteOwner, s.purgeExpired} {
+	for _, st := range []*lazyStmt{s.create, s.load, s.update, s.touch, s.del, s.sweepBound, s.sweep, s.listOwner, s.deleteOwner, s.purgeExpired} {
 		if err := st.close(); err != nil {
 			errs = append(errs, err)
 		}
@@ -425,19 +423,17 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // DeleteExpired removes records whose expiry is at or before now, in
 // batches of Options.SweepBatch rows, one DELETE statement (so one short
 // transaction) per batch, in expiry order over the expiry index. It stops
-// when a batch removes fewer rows than the batch size, or when ctx ends; on
+// when no expired record is left past the last batch, or when ctx ends; on
 // error it returns the number removed so far with the error.
 //
 // Each batch starts at the highest expiry the previous one removed, so a
 // sweep reads the index entries of removed rows (which InnoDB keeps,
 // delete-marked, until purge) only where expiries are equal, however many
-// rows it removes. The DELETE leaves that expiry in the connection's
-// LAST_INSERT_ID(), which a SELECT on the same connection reads: neither
-// MySQL's DELETE nor the insert id of MariaDB's reply to one returns it. A
-// sweep therefore holds one connection of the pool while it runs, and
-// sends two statements per full batch. Rows whose expiry a concurrent
-// write moves below the batch in progress (records that expire during the
-// sweep) are left for the next sweep.
+// rows it removes. Before each DELETE, a SELECT over the expiry index finds
+// the expiry the batch ends at (neither MySQL's DELETE nor the reply to
+// MariaDB's returns the expiries it removed): two statements per batch.
+// Rows whose expiry a concurrent write moves below the batch in progress
+// (records that expire during the sweep) are left for the next sweep.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	total, err := s.deleteExpired(ctx, now)
 	if err != nil {
@@ -447,32 +443,26 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 }
 
 func (s *Store) deleteExpired(ctx context.Context, now time.Time) (total int, err error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	conn, err := s.db.Conn(ctx)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = conn.Close() }()
-	del, err := conn.PrepareContext(ctx, s.sweep)
-	if err != nil {
-		return 0, err
-	}
-	defer func() { _ = del.Close() }()
 	nowMS := now.UnixMilli()
-	cursor := int64(math.MinInt64)
+	from := int64(math.MinInt64)
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
-		var res sql.Result
-		for attempt := 1; ; attempt++ {
-			res, err = del.ExecContext(ctx, cursor, nowMS, s.batch)
-			if err == nil || attempt == deadlockAttempts || !isDeadlock(err) || ctx.Err() != nil {
-				break
-			}
+		bound, err := s.sweepBound.get(ctx, s.db)
+		if err != nil {
+			return total, err
 		}
+		// to: the expiry of the batch-th expired row from "from" on; the
+		// last batch, when there is none, ends at now.
+		to, last := nowMS, false
+		switch err := bound.QueryRowContext(ctx, from, nowMS, s.batch-1).Scan(&to); {
+		case errors.Is(err, sql.ErrNoRows):
+			to, last = nowMS, true
+		case err != nil:
+			return total, err
+		}
+		res, err := s.sweep.exec(ctx, s.db, from, to, s.batch)
 		if err != nil {
 			return total, err
 		}
@@ -481,16 +471,12 @@ func (s *Store) deleteExpired(ctx context.Context, now time.Time) (total int, er
 			return total, err
 		}
 		total += int(n)
-		if int(n) < s.batch {
+		if last {
 			return total, nil
 		}
-		// LAST_INSERT_ID() is unsigned; the conversion gives back the
-		// signed expiry.
-		var last uint64
-		if err := conn.QueryRowContext(ctx, "SELECT LAST_INSERT_ID()").Scan(&last); err != nil {
-			return total, err
-		}
-		cursor = int64(last)
+		// Rows expiring at "to" beyond the batch's limit, if any, are
+		// the next batch's first.
+		from = to
 	}
 }
 
@@ -595,9 +581,8 @@ func (l *lazyStmt) get(ctx context.Context, db *sql.DB) (*sql.Stmt, error) {
 // victim. Every statement of the store runs on its own (autocommit), so a
 // victim has been rolled back entirely and re-running it is safe. Lookups
 // by id lock the primary key first and cannot deadlock with each other, but
-// statements that reach rows through a secondary index (DeleteOwner, and
-// DeleteExpired, which retries its own statement the same way) lock in the
-// opposite order to an Update of the same row.
+// statements that reach rows through a secondary index (DeleteOwner,
+// DeleteExpired) lock in the opposite order to an Update of the same row.
 func (l *lazyStmt) exec(ctx context.Context, db *sql.DB, args ...any) (sql.Result, error) {
 	st, err := l.get(ctx, db)
 	if err != nil {
