@@ -131,8 +131,9 @@ type Options struct {
 	Table string
 
 	// SweepBatch is the maximum number of records one DELETE statement of
-	// DeleteExpired removes; DeleteExpired repeats it until a batch comes
-	// back short. Zero means DefaultSweepBatch; negative is an error.
+	// DeleteExpired removes; DeleteExpired repeats it until no expired
+	// record is left past the last batch. Zero means DefaultSweepBatch;
+	// negative is an error.
 	SweepBatch int
 }
 
