@@ -74,6 +74,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"sync"
@@ -130,8 +131,9 @@ type Options struct {
 	Table string
 
 	// SweepBatch is the maximum number of records one DELETE statement of
-	// DeleteExpired removes; DeleteExpired repeats it until a batch comes
-	// back short. Zero means DefaultSweepBatch; negative is an error.
+	// DeleteExpired removes; DeleteExpired repeats it until no expired
+	// record is left past the last batch. Zero means DefaultSweepBatch;
+	// negative is an error.
 	SweepBatch int
 }
 
@@ -144,8 +146,8 @@ type Store struct {
 	batch int
 	ddl   string
 
-	create, load, update, touch, del            *lazyStmt
-	sweep, listOwner, deleteOwner, purgeExpired *lazyStmt
+	create, load, update, touch, del                        *lazyStmt
+	sweepBound, sweep, listOwner, deleteOwner, purgeExpired *lazyStmt
 }
 
 // Outcomes reported through LAST_INSERT_ID(expr). A statement whose
@@ -249,8 +251,12 @@ WHERE id = ? AND expiry > ?`),
 
 		del: newLazyStmt("DELETE FROM " + t + " WHERE id = ?"),
 
-		// One bounded batch over the expiry index.
-		sweep: newLazyStmt("DELETE FROM " + t + " WHERE expiry <= ? ORDER BY expiry LIMIT ?"),
+		// A batch of DeleteExpired: the expiry of the batch-th row at or
+		// after the start (an index-only read of at most that many
+		// entries), then the rows from the start up to that expiry, in
+		// expiry order, at most a batch of them. See DeleteExpired.
+		sweepBound: newLazyStmt("SELECT expiry FROM " + t + " WHERE expiry >= ? AND expiry <= ? ORDER BY expiry LIMIT 1 OFFSET ?"),
+		sweep:      newLazyStmt("DELETE FROM " + t + " WHERE expiry >= ? AND expiry <= ? ORDER BY expiry LIMIT ?"),
 
 		listOwner: newLazyStmt("SELECT id FROM " + t + " FORCE INDEX (owner_idx) WHERE owner = ? AND expiry > ?"),
 
@@ -278,7 +284,7 @@ func (s *Store) CreateTable(ctx context.Context) error {
 // statement again.
 func (s *Store) Close() error {
 	var errs []error
-	for _, st := range []*lazyStmt{s.create, s.load, s.update, s.touch, s.del, s.sweep, s.listOwner, s.deleteOwner, s.purgeExpired} {
+	for _, st := range []*lazyStmt{s.create, s.load, s.update, s.touch, s.del, s.sweepBound, s.sweep, s.listOwner, s.deleteOwner, s.purgeExpired} {
 		if err := st.close(); err != nil {
 			errs = append(errs, err)
 		}
@@ -416,29 +422,62 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 }
 
 // DeleteExpired removes records whose expiry is at or before now, in
-// batches of Options.SweepBatch rows, one statement (so one short
+// batches of Options.SweepBatch rows, one DELETE statement (so one short
 // transaction) per batch, in expiry order over the expiry index. It stops
-// when a batch removes fewer rows than the batch size, or when ctx ends; on
+// when no expired record is left past the last batch, or when ctx ends; on
 // error it returns the number removed so far with the error.
+//
+// Each batch starts at the highest expiry the previous one removed, so a
+// sweep reads the index entries of removed rows (which InnoDB keeps,
+// delete-marked, until purge) only where expiries are equal, however many
+// rows it removes. Before each DELETE, a SELECT over the expiry index finds
+// the expiry the batch ends at (neither MySQL's DELETE nor the reply to
+// MariaDB's returns the expiries it removed): two statements per batch.
+// Rows whose expiry a concurrent write moves below the batch in progress
+// (records that expire during the sweep) are left for the next sweep.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	total, err := s.deleteExpired(ctx, now)
+	if err != nil {
+		return total, fmt.Errorf("mysqlstore: delete expired: %w", err)
+	}
+	return total, nil
+}
+
+func (s *Store) deleteExpired(ctx context.Context, now time.Time) (total int, err error) {
 	nowMS := now.UnixMilli()
-	total := 0
+	from := int64(math.MinInt64)
 	for {
 		if err := ctx.Err(); err != nil {
-			return total, fmt.Errorf("mysqlstore: delete expired: %w", err)
+			return total, err
 		}
-		res, err := s.sweep.exec(ctx, s.db, nowMS, s.batch)
+		bound, err := s.sweepBound.get(ctx, s.db)
 		if err != nil {
-			return total, fmt.Errorf("mysqlstore: delete expired: %w", err)
+			return total, err
+		}
+		// to: the expiry of the batch-th expired row from "from" on; the
+		// last batch, when there is none, ends at now.
+		to, last := nowMS, false
+		switch err := bound.QueryRowContext(ctx, from, nowMS, s.batch-1).Scan(&to); {
+		case errors.Is(err, sql.ErrNoRows):
+			to, last = nowMS, true
+		case err != nil:
+			return total, err
+		}
+		res, err := s.sweep.exec(ctx, s.db, from, to, s.batch)
+		if err != nil {
+			return total, err
 		}
 		n, err := res.RowsAffected()
 		if err != nil {
-			return total, fmt.Errorf("mysqlstore: delete expired: %w", err)
+			return total, err
 		}
 		total += int(n)
-		if int(n) < s.batch {
+		if last {
 			return total, nil
 		}
+		// Rows expiring at "to" beyond the batch's limit, if any, are
+		// the next batch's first.
+		from = to
 	}
 }
 

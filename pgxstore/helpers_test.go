@@ -137,18 +137,33 @@ func testID(tb testing.TB, n int) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// countingDB wraps a DB and counts Exec calls.
+// countingDB wraps a DB and counts the statements sent through it (Exec,
+// Query and QueryRow calls).
 type countingDB struct {
 	pgxstore.DB
 	mu    sync.Mutex
 	execs int
 }
 
-func (c *countingDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+func (c *countingDB) add() {
 	c.mu.Lock()
 	c.execs++
 	c.mu.Unlock()
+}
+
+func (c *countingDB) Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error) {
+	c.add()
 	return c.DB.Exec(ctx, sql, args...)
+}
+
+func (c *countingDB) Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error) {
+	c.add()
+	return c.DB.Query(ctx, sql, args...)
+}
+
+func (c *countingDB) QueryRow(ctx context.Context, sql string, args ...any) pgx.Row {
+	c.add()
+	return c.DB.QueryRow(ctx, sql, args...)
 }
 
 func (c *countingDB) count() int {

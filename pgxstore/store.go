@@ -49,6 +49,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"regexp"
 	"strings"
 	"time"
@@ -238,18 +239,24 @@ WHERE id = $4 AND version = $5 AND expiry > $6`,
 
 		qDelete: `DELETE FROM ` + t + ` WHERE id = $1`,
 
-		// One bounded batch over the expiry index. The inner SELECT locks
-		// at most $2 expired rows; FOR UPDATE re-checks "expiry <= $1" on
-		// the latest version of each row, and the lock keeps it expired
-		// until the DELETE. SKIP LOCKED leaves rows another transaction
-		// holds (a concurrent sweeper, or an update) for a later batch
-		// instead of waiting. "= ANY(ARRAY(...))" makes the batch an
-		// InitPlan and the DELETE a primary-key lookup: the equivalent
-		// "id IN (SELECT ...)" is planned as a hash semi-join over a
-		// sequential scan of the whole table.
-		qSweep: `DELETE FROM ` + t + ` WHERE id = ANY (ARRAY(
-	SELECT id FROM ` + t + ` WHERE expiry <= $1 ORDER BY expiry LIMIT $2 FOR UPDATE SKIP LOCKED
-))`,
+		// One bounded batch over the expiry index, starting at the cursor
+		// $3: the highest expiry the previous batch removed. The inner
+		// SELECT locks at most $2 expired rows; FOR UPDATE re-checks
+		// "expiry <= $1" on the latest version of each row, and the lock
+		// keeps it expired until the DELETE. SKIP LOCKED leaves rows
+		// another transaction holds (a concurrent sweeper, or an update)
+		// for a later sweep instead of waiting. "= ANY(ARRAY(...))" makes
+		// the batch an InitPlan and the DELETE a primary-key lookup: the
+		// equivalent "id IN (SELECT ...)" is planned as a hash semi-join
+		// over a sequential scan of the whole table. The statement
+		// returns the number of rows removed and the cursor for the next
+		// batch, so a batch is one round trip, and no batch walks the
+		// index entries of the rows earlier batches removed (they stay in
+		// the index, dead, until VACUUM).
+		qSweep: `WITH d AS (DELETE FROM ` + t + ` WHERE id = ANY (ARRAY(
+	SELECT id FROM ` + t + ` WHERE expiry >= $3 AND expiry <= $1 ORDER BY expiry LIMIT $2 FOR UPDATE SKIP LOCKED
+)) RETURNING expiry)
+SELECT count(*), coalesce(max(expiry), $3) FROM d`,
 
 		qListOwner: `SELECT id FROM ` + t + ` WHERE owner = $1 AND expiry > $2`,
 
@@ -395,22 +402,31 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // batches of Options.SweepBatch rows, one statement (and so one short
 // transaction, unless the store was given a pgx.Tx) per batch. It stops when
 // a batch removes fewer rows than the batch size, or when ctx ends; on error
-// it returns the number removed so far with the error. Rows locked by
-// another transaction are skipped and left for a later sweep.
+// it returns the number removed so far with the error.
+//
+// The batches walk the expiry index in order: each starts at the highest
+// expiry the previous one removed, so a sweep reads the index entries of
+// removed rows only where expiries are equal, however many rows it removes
+// (PostgreSQL keeps those entries until VACUUM). What one sweep may leave
+// for the next: rows locked by another transaction when their batch ran
+// (skipped, not waited for); rows whose expiry a concurrent write moved
+// below the batch in progress; and, when a concurrent write gives a row an
+// expiry at or before now that is later than the rest of its batch, the
+// rows with expiries in between.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	nowMS := now.UnixMilli()
 	total := 0
+	cursor := int64(math.MinInt64)
 	for {
 		if err := ctx.Err(); err != nil {
 			return total, fmt.Errorf("pgxstore: delete expired: %w", err)
 		}
-		tag, err := s.db.Exec(ctx, s.qSweep, nowMS, s.batch)
-		if err != nil {
+		var n int64
+		if err := s.db.QueryRow(ctx, s.qSweep, nowMS, s.batch, cursor).Scan(&n, &cursor); err != nil {
 			return total, fmt.Errorf("pgxstore: delete expired: %w", err)
 		}
-		n := int(tag.RowsAffected())
-		total += n
-		if n < s.batch {
+		total += int(n)
+		if int(n) < s.batch {
 			return total, nil
 		}
 	}
