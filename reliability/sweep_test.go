@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,20 @@ const (
 	sweepBatch = 1000 // the stores' default SweepBatch
 )
 
+// sweepBatchEnv returns SESSIONS_SWEEP_BATCH, the SweepBatch of the
+// PostgreSQL and MariaDB cases (0, the stores' default, when unset).
+func sweepBatchEnv(t testing.TB) int {
+	v := getenv("SESSIONS_SWEEP_BATCH")
+	if v == "" {
+		return 0
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		t.Fatalf("SESSIONS_SWEEP_BATCH=%q: want a positive integer", v)
+	}
+	return n
+}
+
 // sweepRows is the backlog of each store: the long form's, or the short
 // form's that CI runs (about 45 s for the three stores under -race on
 // the shared two-core machine).
@@ -79,7 +94,7 @@ func TestSweepAtScale(t *testing.T) {
 		// The application name marks this test's connections, so that
 		// lock waits elsewhere on the shared server do not count.
 		dsn := strings.Replace(pgDSN(localPG()), "dbname=postgres", "dbname=test", 1) + " application_name=" + table
-		store, pool := pgStore(t, dsn, &pgxstore.Options{Table: table})
+		store, pool := pgStore(t, dsn, &pgxstore.Options{Table: table, SweepBatch: sweepBatchEnv(t)})
 		runSweep(t, sweepCase{
 			name: "postgres", expired: sweepRows(full, 10_000_000, 300_000), store: store,
 			fill:        func(ctx context.Context, n int, nowMS int64) error { return pgFill(ctx, pool, table, n, nowMS) },
@@ -216,7 +231,7 @@ func sweepMariaStore(t testing.TB, addr string) (*mysqlstore.Store, *sql.DB, str
 		unavailable(t, "MariaDB unreachable at %s: %v", addr, err)
 	}
 	table := uniqueName("rel_sweep_")
-	s, err := mysqlstore.New(db, &mysqlstore.Options{Table: table})
+	s, err := mysqlstore.New(db, &mysqlstore.Options{Table: table, SweepBatch: sweepBatchEnv(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
