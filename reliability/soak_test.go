@@ -125,13 +125,12 @@ type soakTarget struct {
 }
 
 func TestSoak(t *testing.T) {
-	heavy(t)
 	dur, long := soakDuration()
-	idle := 2 * time.Second
-	ratePer := 40
+	// Each client slot comes back every slots/rate seconds, well within
+	// the idle timeout: only abandoned sessions expire.
+	idle, ratePer, slots := 2*time.Second, 40, 40
 	if long {
-		idle = 10 * time.Second
-		ratePer = 100
+		idle, ratePer, slots = 10*time.Second, 100, 200
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -144,7 +143,7 @@ func TestSoak(t *testing.T) {
 		if _, ok := store.(sessions.ExpiredDeleter); ok {
 			go func() { _ = a.m.Sweep(ctx, time.Second) }()
 		}
-		targets = append(targets, &soakTarget{name: name, app: a, slots: make([]atomic.Pointer[http.Cookie], 200)})
+		targets = append(targets, &soakTarget{name: name, app: a, slots: make([]atomic.Pointer[http.Cookie], slots)})
 	}
 	mem, err := memstore.New(nil)
 	if err != nil {
@@ -199,6 +198,7 @@ func TestSoak(t *testing.T) {
 		firstH   = map[string]*histogram{}
 		lastH    = map[string]*histogram{}
 		failures = map[string]int{}
+		reasons  = map[string]map[string]int{} // store → status and error text → count
 		requests atomic.Int64
 		start    = time.Now()
 		wg       sync.WaitGroup
@@ -212,7 +212,10 @@ func TestSoak(t *testing.T) {
 			n := seq.Add(1)
 			slot := int(n % uint64(len(tg.slots)))
 			action := "inc"
-			switch r := (n / uint64(len(tg.slots))) % 20; {
+			// Successive visits of a slot cycle through the 20 actions
+			// (the slot count is a multiple of 20), and so do successive
+			// requests: a short run gets the whole mix too.
+			switch r := (n + n/uint64(len(tg.slots))) % 20; {
 			case r < 3:
 				action = "get"
 			case r == 3:
@@ -256,6 +259,10 @@ func TestSoak(t *testing.T) {
 				mu.Lock()
 				if r.Code != 200 {
 					failures[tg.name]++
+					if reasons[tg.name] == nil {
+						reasons[tg.name] = map[string]int{}
+					}
+					reasons[tg.name][failureReason(r)]++
 				}
 				switch at := r.Timestamp.Sub(start); {
 				case at < dur/5:
@@ -344,8 +351,13 @@ loop:
 			tg.name, failures[tg.name],
 			first.quantile(.5), first.quantile(.99), first.quantile(.999),
 			last.quantile(.5), last.quantile(.99), last.quantile(.999))
+		tg.app.obs.mu.Lock()
+		calls, failedCalls, classes := tg.app.obs.calls, tg.app.obs.failed, tg.app.obs.errClasses
+		tg.app.obs.mu.Unlock()
+		t.Logf("soak %s: %d store calls, %d failed; failed requests by status and cause: %v; failed store calls by error: %v",
+			tg.name, calls, failedCalls, reasons[tg.name], classes)
 		if failures[tg.name] > 0 {
-			t.Errorf("soak %s: %d requests failed", tg.name, failures[tg.name])
+			t.Errorf("soak %s: %d requests failed: %v", tg.name, failures[tg.name], reasons[tg.name])
 		}
 	}
 	// Expired sessions were swept: the SQL tables hold no row expired for
@@ -361,7 +373,35 @@ loop:
 	if stale > 0 {
 		t.Errorf("sqlite: %d rows expired for over 5 s were not swept", stale)
 	}
+	// At most one live session per client slot, plus the few that expired
+	// since the last sweep: abandoned sessions and renewals' retired
+	// records must not pile up.
+	if total > 2*slots {
+		t.Errorf("sqlite: %d rows at the end for %d client slots: expired sessions pile up", total, slots)
+	}
 	t.Logf("soak: %d requests in %v, %d samples", requests.Load(), dur, len(samples))
+}
+
+// failureReason names why a soak request failed: its status and the
+// first line of the body (the handlers answer 503 "session store
+// unavailable"; the Manager's ErrorHandler its own text), or the load
+// generator's error when there was no response.
+func failureReason(r *vegeta.Result) string {
+	if r.Code == 0 {
+		e := r.Error
+		if i := strings.LastIndex(e, ": "); i >= 0 {
+			e = e[i+2:]
+		}
+		return "no response: " + e
+	}
+	body := strings.TrimSpace(string(r.Body))
+	if i := strings.IndexByte(body, '\n'); i >= 0 {
+		body = body[:i]
+	}
+	if len(body) > 60 {
+		body = body[:60] + "…"
+	}
+	return fmt.Sprintf("%d %s", r.Code, body)
 }
 
 func localRedis() string {
