@@ -125,16 +125,6 @@ type redisServer struct {
 	args []string
 }
 
-// restart starts the server again with the same arguments and directory
-// (a cluster node keeps its nodes.conf and rejoins).
-func (r *redisServer) restart() {
-	r.t.Helper()
-	r.p = startProc(r.t, "", r.bin, r.args...)
-	c := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1})
-	defer c.Close()
-	waitUntil(r.t, 10*time.Second, "redis-server on "+r.addr, func(ctx context.Context) bool { return c.Ping(ctx).Err() == nil })
-}
-
 // startRedis starts a private redis-server; extra arguments follow the
 // defaults (no persistence).
 func startRedis(t testing.TB, args ...string) *redisServer {
