@@ -113,14 +113,16 @@ func newApp(t testing.TB, store sessions.Store, opts *sessions.Options) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unavailable := func(w http.ResponseWriter) {
-		http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+	// Every session error is a 503 (the drills require a 5xx); the body
+	// names the error, for the soak's failure report.
+	unavailable := func(w http.ResponseWriter, err error) {
+		http.Error(w, "session error: "+errText(err), http.StatusServiceUnavailable)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/inc", func(w http.ResponseWriter, r *http.Request) {
 		n, err := sessions.Update(sessions.FromContext(r.Context()), "n", func(n int) int { return n + 1 })
 		if err != nil {
-			unavailable(w)
+			unavailable(w, err)
 			return
 		}
 		fmt.Fprint(w, n)
@@ -129,7 +131,7 @@ func newApp(t testing.TB, store sessions.Store, opts *sessions.Options) *app {
 		n, found, err := sessions.Get[int](sessions.FromContext(r.Context()), "n")
 		switch {
 		case err != nil:
-			unavailable(w)
+			unavailable(w, err)
 		case !found:
 			fmt.Fprint(w, "none")
 		default:
@@ -138,14 +140,17 @@ func newApp(t testing.TB, store sessions.Store, opts *sessions.Options) *app {
 	})
 	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
 		if err := sessions.FromContext(r.Context()).Renew(); err != nil {
-			unavailable(w)
+			unavailable(w, err)
 			return
 		}
 		fmt.Fprint(w, "renewed")
 	})
+	mux.HandleFunc("/pause", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond) // holds a connection; no session access
+	})
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
 		if err := sessions.FromContext(r.Context()).Destroy(); err != nil {
-			unavailable(w)
+			unavailable(w, err)
 			return
 		}
 		fmt.Fprint(w, "bye")
