@@ -118,10 +118,10 @@ func replicaInSync(ctx context.Context, addr string) bool {
 	return err == nil && infoField(info, "master_link_status") == "up" && infoField(info, "master_sync_in_progress") == "0"
 }
 
-// clusterHealthy reports whether every seed says cluster_state:ok and
-// knows exactly n nodes (what .ci/redis-cluster.sh start checks).
-func clusterHealthy(ctx context.Context, seeds []string, n int) error {
-	for _, s := range seeds {
+// clusterHealthy reports whether every node at addrs says cluster_state:ok
+// and knows exactly n nodes (what .ci/redis-cluster.sh start checks).
+func clusterHealthy(ctx context.Context, addrs []string, n int) error {
+	for _, s := range addrs {
 		c := nodeClient(s)
 		info, err := c.ClusterInfo(ctx).Result()
 		c.Close()
@@ -142,6 +142,14 @@ type lentCluster struct {
 	lent    map[string]*redisServer // master address → its lent replica
 }
 
+func (cl *lentCluster) addrs() []string {
+	var a []string
+	for _, m := range cl.masters {
+		a = append(a, m.addr)
+	}
+	return a
+}
+
 // lendReplicas gives each master of the CI cluster a private replica and
 // lowers the cluster's node timeout to one second; its cleanup undoes both
 // and checks the cluster is as it was.
@@ -152,12 +160,9 @@ func lendReplicas(t *testing.T) *lentCluster {
 	defer cancel()
 	c0 := nodeClient(seeds[0])
 	defer c0.Close()
-	if err := clusterHealthy(ctx, seeds, len(seeds)); err != nil {
-		unavailable(t, "Redis Cluster (.ci/redis-cluster.sh start) not healthy: %v", err)
-	}
 	out, err := c0.ClusterNodes(ctx).Result()
 	if err != nil {
-		t.Fatal(err)
+		unavailable(t, "Redis Cluster at %s (.ci/redis-cluster.sh start): %v", seeds[0], err)
 	}
 	cl := &lentCluster{seeds: seeds, lent: map[string]*redisServer{}}
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
@@ -174,6 +179,9 @@ func lendReplicas(t *testing.T) *lentCluster {
 			t.Fatal(err)
 		}
 		cl.masters = append(cl.masters, &ciNode{addr: addr, id: f[0], args: args})
+	}
+	if err := clusterHealthy(ctx, cl.addrs(), len(cl.masters)); err != nil {
+		unavailable(t, "Redis Cluster (.ci/redis-cluster.sh start) not healthy: %v", err)
 	}
 	timeouts := map[string]string{}
 	for _, m := range cl.masters {
@@ -273,7 +281,7 @@ func (cl *lentCluster) restore(t *testing.T, timeouts map[string]string) {
 	}
 	var err error
 	for ctx.Err() == nil {
-		if err = clusterHealthy(ctx, cl.seeds, len(cl.masters)); err == nil {
+		if err = clusterHealthy(ctx, cl.addrs(), len(cl.masters)); err == nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
@@ -287,5 +295,5 @@ func (cl *lentCluster) restore(t *testing.T, timeouts map[string]string) {
 			fail("%s is %s, was master", m.addr, r)
 		}
 	}
-	t.Logf("CI cluster restored: %d masters, no replicas, cluster_state ok on every seed", len(cl.masters))
+	t.Logf("CI cluster restored: %d masters, no replicas, cluster_state ok on every node", len(cl.masters))
 }

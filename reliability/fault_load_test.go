@@ -337,14 +337,8 @@ func (d drill) run(t *testing.T) drillResult {
 	// counts as it is.
 	res.MaxUnexplained = min(res.MaxFailedCall, storeTimeout+failedDurBounds[0])
 	slowOps := map[sessions.StoreOp]int{}
-	for _, o := range a.obs.overruns {
-		u := o.d - probe.stalled(o.start.Add(storeTimeout), o.start.Add(o.d))
-		res.MaxUnexplained = max(res.MaxUnexplained, u)
-		if u > storeTimeout+callSlack {
-			res.SlowFailedCalls++
-			slowOps[o.op]++
-		}
-	}
+	u, slow := checkOverruns(probe, a.obs.overruns, slowOps)
+	res.MaxUnexplained, res.SlowFailedCalls = max(res.MaxUnexplained, u), slow
 	a.obs.mu.Unlock()
 	if h := healed.Load(); h != nil && lastFailure.After(*h) {
 		res.Recovery = lastFailure.Sub(*h)
@@ -402,6 +396,24 @@ func (d drill) run(t *testing.T) drillResult {
 		t.Errorf("%s: %d sessions lost acknowledged writes", d.name, res.Lost)
 	}
 	return res
+}
+
+// checkOverruns subtracts from each overrunning call the time the probe
+// was stalled past the call's deadline, and counts the calls that still
+// took longer than storeTimeout+callSlack (by operation, into slowOps). It
+// returns the longest such duration and that count.
+func checkOverruns(probe *schedProbe, overruns []overrun, slowOps map[sessions.StoreOp]int) (time.Duration, int) {
+	var longest time.Duration
+	slow := 0
+	for _, o := range overruns {
+		u := o.d - probe.stalled(o.start.Add(storeTimeout), o.start.Add(o.d))
+		longest = max(longest, u)
+		if u > storeTimeout+callSlack {
+			slow++
+			slowOps[o.op]++
+		}
+	}
+	return longest, slow
 }
 
 func latest(a, b time.Time) time.Time {
