@@ -428,11 +428,19 @@ loop:
 	t.Logf("soak: %d requests in %v, %d samples", requests.Load(), dur, len(samples))
 }
 
-// failureReason names why a soak request failed: its status and the
+// failureReason names why a soak request failed: its action, status and the
 // first line of the body (the handlers answer 503 "session store
 // unavailable"; the Manager's ErrorHandler its own text), or the load
 // generator's error when there was no response.
 func failureReason(r *vegeta.Result) string {
+	action := "?"
+	if u, err := url.Parse(r.URL); err == nil {
+		action = u.Path
+	}
+	return action + ": " + failureCause(r)
+}
+
+func failureCause(r *vegeta.Result) string {
 	if r.Code == 0 {
 		e := r.Error
 		if i := strings.LastIndex(e, ": "); i >= 0 {
