@@ -125,16 +125,6 @@ type redisServer struct {
 	args []string
 }
 
-// restart starts the server again with the same arguments and directory
-// (a cluster node keeps its nodes.conf and rejoins).
-func (r *redisServer) restart() {
-	r.t.Helper()
-	r.p = startProc(r.t, "", r.bin, r.args...)
-	c := redis.NewClient(&redis.Options{Addr: r.addr, MaxRetries: -1})
-	defer c.Close()
-	waitUntil(r.t, 10*time.Second, "redis-server on "+r.addr, func(ctx context.Context) bool { return c.Ping(ctx).Err() == nil })
-}
-
 // startRedis starts a private redis-server; extra arguments follow the
 // defaults (no persistence).
 func startRedis(t testing.TB, args ...string) *redisServer {
@@ -178,61 +168,6 @@ func startSentinel(t testing.TB, primary string, replicas int) string {
 		return err == nil && len(r) == replicas
 	})
 	return addr
-}
-
-// startCluster starts a private Redis Cluster of three masters with one
-// replica each and a one-second node timeout.
-func startCluster(t testing.TB) (masters, replicas []*redisServer) {
-	t.Helper()
-	var nodes []*redisServer
-	for range 6 {
-		nodes = append(nodes, startRedis(t, "--cluster-enabled", "yes", "--cluster-node-timeout", "1000",
-			"--cluster-config-file", "nodes.conf"))
-	}
-	args := []string{"--cluster", "create"}
-	for _, n := range nodes {
-		args = append(args, n.addr)
-	}
-	args = append(args, "--cluster-replicas", "1", "--cluster-yes")
-	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
-		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
-	}
-	byAddr := map[string]*redisServer{}
-	for _, n := range nodes {
-		byAddr[n.addr] = n
-	}
-	c := redis.NewClient(&redis.Options{Addr: nodes[0].addr})
-	defer c.Close()
-	waitUntil(t, 30*time.Second, "cluster_state:ok with 3 replicas", func(ctx context.Context) bool {
-		info, err := c.ClusterInfo(ctx).Result()
-		if err != nil || !strings.Contains(info, "cluster_state:ok") {
-			return false
-		}
-		out, err := c.ClusterNodes(ctx).Result()
-		if err != nil {
-			return false
-		}
-		masters, replicas = nil, nil
-		for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
-			f := strings.Fields(line)
-			if len(f) < 3 {
-				continue
-			}
-			addr := strings.SplitN(f[1], "@", 2)[0]
-			switch {
-			case strings.Contains(f[2], "master"):
-				masters = append(masters, byAddr[addr])
-			case strings.Contains(f[2], "slave"):
-				replicas = append(replicas, byAddr[addr])
-			}
-		}
-		return len(masters) == 3 && len(replicas) == 3
-	})
-	// Every replica in sync before the drill.
-	for _, m := range masters {
-		waitSynced(t, m.addr, 1)
-	}
-	return masters, replicas
 }
 
 // --- TCP proxy -------------------------------------------------------------
@@ -527,15 +462,3 @@ type discardRedisLog struct{}
 func (discardRedisLog) Printf(context.Context, string, ...interface{}) {}
 
 func init() { redis.SetLogger(discardRedisLog{}) }
-
-// heavy skips a drill that CI does not run by default: it restarts or
-// kills servers for seconds at a time, or runs for minutes, and on a
-// shared 2-core machine its timing bounds are not yet dependable. Run
-// them with SESSIONS_RELIABILITY=1 (the README's Reliability section has
-// the figures and the long forms).
-func heavy(t *testing.T) {
-	t.Helper()
-	if os.Getenv("SESSIONS_RELIABILITY") == "" {
-		t.Skip("heavy reliability drill: set SESSIONS_RELIABILITY=1 to run it")
-	}
-}

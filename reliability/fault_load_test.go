@@ -25,38 +25,65 @@ import (
 const storeTimeout = time.Second
 
 // callSlack is how long past storeTimeout a failing store call may take
-// to return in CI: scheduling under -race on a shared two-core machine.
-// The slowest failed calls measured there reached 2.5 s (Redis paused,
-// load average 20) and 3.7 s (PostgreSQL restart: an open question, see
-// the README); every drill logs its slowest. The observer measures every
-// store call the Manager makes.
-const callSlack = 3 * time.Second
+// to return, not counting the time the process was starved of CPU. A
+// store call that hits its deadline still has to be scheduled: the
+// deadline's timer fires, pgx's context watcher (or go-redis, or the
+// MySQL driver) sets a past deadline on the socket, the netpoller wakes
+// the blocked read, and the error travels back up. On an idle machine
+// that takes a few milliseconds; one second covers ordinary scheduling
+// delays under -race on a shared two-core machine. Whole stalls of the
+// process (a loaded machine, CPU throttling) are measured by the
+// scheduler probe and subtracted: they are the machine's, not the
+// store's, and the drills report them. A driver phase that blocked past
+// its deadline while the process ran would show as unexplained overrun
+// and fail the drill.
+const callSlack = time.Second
 
-// callObserver measures the Manager's store calls.
+// callObserver measures the Manager's store calls. Each call's context
+// carries a trace (see fault_trace_test.go); the slowest failed call's is
+// kept, with its error, for the report.
 type callObserver struct {
-	mu                  sync.Mutex
-	calls, failed, slow int
-	maxFailed           time.Duration
-	slowOps             map[sessions.StoreOp]int
+	mu            sync.Mutex
+	calls, failed int
+	maxFailed     time.Duration
+	failedDur     [4]int // failed calls ending within timeout+100 ms, +500 ms, +1 s, later
+	slowestTrace  *callTrace
+	slowestErr    error
+	slowestOp     sessions.StoreOp
+	overruns      []overrun
+	errClasses    map[string]int
 }
 
+var failedDurBounds = [3]time.Duration{100 * time.Millisecond, 500 * time.Millisecond, time.Second}
+
 func (o *callObserver) StoreCall(ctx context.Context, call sessions.StoreCall) (context.Context, func(sessions.StoreResult)) {
-	start := time.Now()
+	tr := &callTrace{start: time.Now()}
+	ctx = context.WithValue(ctx, callTraceKey{}, tr)
 	return ctx, func(r sessions.StoreResult) {
-		d := time.Since(start)
+		d := time.Since(tr.start)
 		o.mu.Lock()
 		defer o.mu.Unlock()
 		o.calls++
-		if r.Outcome == sessions.OutcomeError {
-			o.failed++
-			o.maxFailed = max(o.maxFailed, d)
-			if d > storeTimeout+callSlack {
-				o.slow++
-				if o.slowOps == nil {
-					o.slowOps = map[sessions.StoreOp]int{}
-				}
-				o.slowOps[call.Op]++
-			}
+		if r.Outcome != sessions.OutcomeError {
+			return
+		}
+		o.failed++
+		if o.errClasses == nil {
+			o.errClasses = map[string]int{}
+		}
+		o.errClasses[errClass(r.Err)]++
+		i := 0
+		for i < len(failedDurBounds) && d > storeTimeout+failedDurBounds[i] {
+			i++
+		}
+		o.failedDur[i]++
+		if d > o.maxFailed {
+			o.maxFailed = d
+			note(ctx, "call returned: %s", errText(r.Err))
+			o.slowestTrace, o.slowestErr, o.slowestOp = tr, r.Err, call.Op
+		}
+		if i > 0 && len(o.overruns) < 10000 {
+			o.overruns = append(o.overruns, overrun{start: tr.start, d: d, op: call.Op, phase: tr.phaseAt(storeTimeout)})
 		}
 	}
 }
@@ -86,14 +113,16 @@ func newApp(t testing.TB, store sessions.Store, opts *sessions.Options) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	unavailable := func(w http.ResponseWriter) {
-		http.Error(w, "session store unavailable", http.StatusServiceUnavailable)
+	// Every session error is a 503 (the drills require a 5xx); the body
+	// names the error, for the soak's failure report.
+	unavailable := func(w http.ResponseWriter, err error) {
+		http.Error(w, "session error: "+errText(err), http.StatusServiceUnavailable)
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/inc", func(w http.ResponseWriter, r *http.Request) {
 		n, err := sessions.Update(sessions.FromContext(r.Context()), "n", func(n int) int { return n + 1 })
 		if err != nil {
-			unavailable(w)
+			unavailable(w, err)
 			return
 		}
 		fmt.Fprint(w, n)
@@ -102,7 +131,7 @@ func newApp(t testing.TB, store sessions.Store, opts *sessions.Options) *app {
 		n, found, err := sessions.Get[int](sessions.FromContext(r.Context()), "n")
 		switch {
 		case err != nil:
-			unavailable(w)
+			unavailable(w, err)
 		case !found:
 			fmt.Fprint(w, "none")
 		default:
@@ -111,14 +140,17 @@ func newApp(t testing.TB, store sessions.Store, opts *sessions.Options) *app {
 	})
 	mux.HandleFunc("/renew", func(w http.ResponseWriter, r *http.Request) {
 		if err := sessions.FromContext(r.Context()).Renew(); err != nil {
-			unavailable(w)
+			unavailable(w, err)
 			return
 		}
 		fmt.Fprint(w, "renewed")
 	})
+	mux.HandleFunc("/pause", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(100 * time.Millisecond) // holds a connection; no session access
+	})
 	mux.HandleFunc("/logout", func(w http.ResponseWriter, r *http.Request) {
 		if err := sessions.FromContext(r.Context()).Destroy(); err != nil {
-			unavailable(w)
+			unavailable(w, err)
 			return
 		}
 		fmt.Fprint(w, "bye")
@@ -187,7 +219,7 @@ type drill struct {
 type drillResult struct {
 	Requests, OK, Failed5xx, OtherStatus, NoResponse int
 	StoreCalls, FailedCalls, SlowFailedCalls         int
-	MaxFailedCall                                    time.Duration
+	MaxFailedCall, MaxUnexplained                    time.Duration
 	MaxFailInc, MaxFailLogout                        time.Duration
 	Lost, Resurrected, Verified, Destroyed           int
 	Recovery                                         time.Duration
@@ -195,10 +227,10 @@ type drillResult struct {
 
 func (r drillResult) String() string {
 	return fmt.Sprintf("requests=%d ok=%d failed_5xx=%d (slowest: increment %v, logout %v) other_status=%d no_response=%d "+
-		"store_calls=%d failed=%d (slowest %v, over %v: %d) "+
+		"store_calls=%d failed=%d (slowest %v, %v without CPU stalls; over %v: %d) "+
 		"sessions_verified=%d lost=%d destroyed=%d resurrected=%d recovery=%v",
 		r.Requests, r.OK, r.Failed5xx, r.MaxFailInc.Round(time.Millisecond), r.MaxFailLogout.Round(time.Millisecond), r.OtherStatus, r.NoResponse,
-		r.StoreCalls, r.FailedCalls, r.MaxFailedCall.Round(time.Millisecond), storeTimeout+callSlack, r.SlowFailedCalls,
+		r.StoreCalls, r.FailedCalls, r.MaxFailedCall.Round(time.Millisecond), r.MaxUnexplained.Round(time.Millisecond), storeTimeout+callSlack, r.SlowFailedCalls,
 		r.Verified, r.Lost, r.Destroyed, r.Resurrected, r.Recovery.Round(time.Millisecond))
 }
 
@@ -244,6 +276,7 @@ func (d drill) run(t *testing.T) drillResult {
 	atk := vegeta.NewAttacker(vegeta.Timeout(15*time.Second), vegeta.Workers(16), vegeta.MaxWorkers(512),
 		vegeta.KeepAlive(true), vegeta.Redirects(vegeta.NoFollow))
 
+	probe := startSchedProbe()
 	var healed atomic.Pointer[time.Time]
 	faultDone := make(chan struct{})
 	go func() {
@@ -291,11 +324,21 @@ func (d drill) run(t *testing.T) drillResult {
 		mu.Unlock()
 	}
 	<-faultDone
+	sched := probe.finish()
+	a.obs.mu.Lock()
+	sched += "\n" + explainOverruns(probe, a.obs.overruns, storeTimeout)
+	a.obs.mu.Unlock()
 	if d.settle != nil {
 		d.settle(t)
 	}
 	a.obs.mu.Lock()
-	res.StoreCalls, res.FailedCalls, res.SlowFailedCalls, res.MaxFailedCall = a.obs.calls, a.obs.failed, a.obs.slow, a.obs.maxFailed
+	res.StoreCalls, res.FailedCalls, res.MaxFailedCall = a.obs.calls, a.obs.failed, a.obs.maxFailed
+	// Calls within timeout+100 ms are not in overruns: their duration
+	// counts as it is.
+	res.MaxUnexplained = min(res.MaxFailedCall, storeTimeout+failedDurBounds[0])
+	slowOps := map[sessions.StoreOp]int{}
+	u, slow := checkOverruns(probe, a.obs.overruns, slowOps)
+	res.MaxUnexplained, res.SlowFailedCalls = max(res.MaxUnexplained, u), slow
 	a.obs.mu.Unlock()
 	if h := healed.Load(); h != nil && lastFailure.After(*h) {
 		res.Recovery = lastFailure.Sub(*h)
@@ -332,11 +375,19 @@ func (d drill) run(t *testing.T) drillResult {
 		}
 	}
 	t.Logf("%s: %v", d.name, res)
-	if len(a.obs.slowOps) > 0 {
-		t.Logf("%s: slow failed store calls by operation: %v", d.name, a.obs.slowOps)
+	t.Logf("%s: %s", d.name, sched)
+	a.obs.mu.Lock()
+	t.Logf("%s: failed store calls by duration: within timeout+100ms %d, +500ms %d, +1s %d, later %d; by error: %v",
+		d.name, a.obs.failedDur[0], a.obs.failedDur[1], a.obs.failedDur[2], a.obs.failedDur[3], a.obs.errClasses)
+	if tr := a.obs.slowestTrace; tr != nil {
+		t.Logf("%s: slowest failed store call (%s, %v): %v%s", d.name, a.obs.slowestOp, res.MaxFailedCall.Round(time.Millisecond), a.obs.slowestErr, tr)
+	}
+	a.obs.mu.Unlock()
+	if len(slowOps) > 0 {
+		t.Logf("%s: slow failed store calls by operation: %v", d.name, slowOps)
 	}
 	if res.NoResponse > 0 || res.OtherStatus > 0 || res.SlowFailedCalls > 0 {
-		t.Errorf("%s: every failure must be a 5xx, every failed store call must end within %v: %v", d.name, storeTimeout+callSlack, res)
+		t.Errorf("%s: every failure must be a 5xx, every failed store call must end within %v (CPU stalls aside): %v", d.name, storeTimeout+callSlack, res)
 	}
 	if res.Resurrected > 0 {
 		t.Errorf("%s: %d destroyed sessions came back", d.name, res.Resurrected)
@@ -345,6 +396,24 @@ func (d drill) run(t *testing.T) drillResult {
 		t.Errorf("%s: %d sessions lost acknowledged writes", d.name, res.Lost)
 	}
 	return res
+}
+
+// checkOverruns subtracts from each overrunning call the time the probe
+// was stalled past the call's deadline, and counts the calls that still
+// took longer than storeTimeout+callSlack (by operation, into slowOps). It
+// returns the longest such duration and that count.
+func checkOverruns(probe *schedProbe, overruns []overrun, slowOps map[sessions.StoreOp]int) (time.Duration, int) {
+	var longest time.Duration
+	slow := 0
+	for _, o := range overruns {
+		u := o.d - probe.stalled(o.start.Add(storeTimeout), o.start.Add(o.d))
+		longest = max(longest, u)
+		if u > storeTimeout+callSlack {
+			slow++
+			slowOps[o.op]++
+		}
+	}
+	return longest, slow
 }
 
 func latest(a, b time.Time) time.Time {
