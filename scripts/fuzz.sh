@@ -21,6 +21,7 @@ filter=${2:-.}
 export GOWORK=off
 status=0
 count=0
+flaked=0
 start=$(date +%s)
 bin=$(mktemp -d)
 trap 'rm -rf "$bin"' EXIT
@@ -38,9 +39,24 @@ while IFS= read -r file; do
 		count=$((count + 1))
 		rel=${dir#"$root"}; rel=${rel#/}; rel=${rel:-.}
 		echo "== $rel $name (${secs}s)"
-		if ! (cd "$dir" && "$bin/$key.test" -test.run='^$' -test.fuzz="^$name\$" -test.fuzztime="${secs}s" \
-			-test.fuzzcachedir="$cache" 2>&1 | tail -3); then
-			status=1
+		before=$(ls "$dir/testdata/fuzz/$name" 2>/dev/null | sort)
+		out=$(cd "$dir" && "$bin/$key.test" -test.run='^$' -test.fuzz="^$name\$" -test.fuzztime="${secs}s" \
+			-test.fuzzcachedir="$cache" 2>&1)
+		rc=$?
+		echo "$out" | tail -3
+		if [ $rc != 0 ]; then
+			after=$(ls "$dir/testdata/fuzz/$name" 2>/dev/null | sort)
+			# Go's fuzz coordinator before Go 1.27 can report its own
+			# -fuzztime deadline as a failure on a loaded machine
+			# (golang/go#75804): "context deadline exceeded" and no failing
+			# input written. Anything else, or a new input, is a failure.
+			if [ "$before" = "$after" ] && echo "$out" | grep -q '^    context deadline exceeded$' &&
+				[ "$(echo "$out" | grep -c -- '^--- FAIL')" = 1 ] && ! echo "$out" | grep -q 'Failing input written'; then
+				echo "   (not a failure: the fuzz coordinator's -fuzztime deadline race, golang/go#75804; no input written)"
+				flaked=$((flaked + 1))
+			else
+				status=1
+			fi
 		fi
 		if [ "${FUZZ_SAVE:-}" = 1 ]; then
 			if [ -d "$cache/$name" ]; then
@@ -50,5 +66,5 @@ while IFS= read -r file; do
 		fi
 	done
 done < <(cd "$root" && grep -l --include='*_test.go' -r '^func Fuzz' . | grep -v '/\.git/' | sed "s|^\./|$root/|" | sort)
-echo "$count fuzz targets, ${secs}s each, in $(( $(date +%s) - start ))s"
+echo "$count fuzz targets, ${secs}s each, in $(( $(date +%s) - start ))s; $flaked stopped by the coordinator's deadline race (golang/go#75804)"
 exit $status
