@@ -85,16 +85,16 @@ func TestUpdateDeclinedLeavesRecord(t *testing.T) {
 		t.Fatalf("owned Update past the index horizon = %v, %v", up, err)
 	}
 	r, err := decodeRecord(mustGet(t, c, s.sessionKey(owned)), true)
-	if err != nil || r.version != 2 || string(r.data) != "two" || string(r.owner) != "ann" || r.idxUntil < exp.Add(48*time.Hour).UnixMilli() {
+	if err != nil || r.Version != 2 || string(r.Data) != "two" || string(r.Owner) != "ann" || r.IdxUntil < exp.Add(48*time.Hour).UnixMilli() {
 		t.Errorf("after the owned Update: %+v, %v", r, err)
 	}
 	// Same owner within the horizon: the index deadline is kept.
-	keep := r.idxUntil
+	keep := r.IdxUntil
 	if up, _, err := s.Update(ctx, owned, 2, []byte("three"), exp, "ann", now); !up || err != nil {
 		t.Fatalf("owned Update = %v, %v", up, err)
 	}
-	if r, _ := decodeRecord(mustGet(t, c, s.sessionKey(owned)), true); r.idxUntil != keep || string(r.data) != "three" {
-		t.Errorf("owned Update within the horizon: index deadline %d, data %q; want %d, three", r.idxUntil, r.data, keep)
+	if r, _ := decodeRecord(mustGet(t, c, s.sessionKey(owned)), true); r.IdxUntil != keep || string(r.Data) != "three" {
+		t.Errorf("owned Update within the horizon: index deadline %d, data %q; want %d, three", r.IdxUntil, r.Data, keep)
 	}
 }
 

@@ -112,14 +112,14 @@ func (s *Store) scanOwner(ctx context.Context, owner string, now int64) ([]strin
 		for i, id := range batch {
 			b, _ := cmds[i].Bytes()
 			rec, derr := decodeRecord(b, false)
-			if derr != nil || ownerLen(b) != len(owner) || string(rec.owner) != owner {
+			if derr != nil || ownerLen(b) != len(owner) || string(rec.Owner) != owner {
 				// Gone, or owned by someone else: stale once old enough.
 				if tok := members[id]; tokenTime(tok) < now-s.pruneAge() {
 					stale = append(stale, id, tok)
 				}
 				continue
 			}
-			if rec.expiry > now {
+			if rec.Expiry > now {
 				live = append(live, id)
 			}
 		}

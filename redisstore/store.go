@@ -405,10 +405,10 @@ func (s *Store) load(ctx context.Context, id string, now time.Time) (loaded, err
 	if err != nil {
 		return loaded{}, err
 	}
-	if rec.expiry <= ms(now) {
+	if rec.Expiry <= ms(now) {
 		return loaded{}, nil
 	}
-	return loaded{rec.data, rec.version, time.UnixMilli(rec.expiry), true}, nil
+	return loaded{rec.Data, rec.Version, time.UnixMilli(rec.Expiry), true}, nil
 }
 
 // updated is Update's result.

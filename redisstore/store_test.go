@@ -74,7 +74,7 @@ func TestRecordLayout(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.version != 7 || r.expiry != 1700000000123 || r.idxUntil != 1700000900000 || string(r.owner) != "al" || !bytes.Equal(r.data, []byte{0xde, 0xad}) {
+	if r.Version != 7 || r.Expiry != 1700000000123 || r.IdxUntil != 1700000900000 || string(r.Owner) != "al" || !bytes.Equal(r.Data, []byte{0xde, 0xad}) {
 		t.Fatalf("decodeRecord = %+v", r)
 	}
 	for _, bad := range [][]byte{nil, got[:headerLen-1], append([]byte{0x02}, got[1:]...), got[:headerLen+1]} {
@@ -488,7 +488,7 @@ func TestOwnerIndexOutlivesTouch(t *testing.T) {
 	}
 	rec, _ := c.Get(ctx, s.sessionKey(id)).Bytes()
 	r, err := decodeRecord(rec, true)
-	if err != nil || r.idxUntil < far.UnixMilli() || r.expiry != far.UnixMilli() {
+	if err != nil || r.IdxUntil < far.UnixMilli() || r.Expiry != far.UnixMilli() {
 		t.Fatalf("record after Touch: %+v, %v", r, err)
 	}
 

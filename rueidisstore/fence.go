@@ -42,9 +42,9 @@ func (f fence) satisfiedBy(h header, found bool) bool {
 		// read reports as well).
 		return false
 	case f.touch:
-		return h.expiry >= f.expiry
+		return h.Expiry >= f.expiry
 	default:
-		return h.version > f.version || h.version == f.version && h.expiry >= f.expiry
+		return h.Version > f.version || h.Version == f.version && h.Expiry >= f.expiry
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 
 // TestFenceSatisfiedBy: which cached copies show a fenced write.
 func TestFenceSatisfiedBy(t *testing.T) {
-	live := func(v, exp int64) header { return header{version: v, expiry: exp} }
+	live := func(v, exp int64) header { return header{Version: v, Expiry: exp} }
 	for _, c := range []struct {
 		name  string
 		f     fence

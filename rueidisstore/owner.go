@@ -100,13 +100,13 @@ func (s *Store) scanOwner(ctx context.Context, owner string, now int64) ([]strin
 			}
 			id := batch[i]
 			h, derr := decode(b, false)
-			if derr != nil || ownerLen(b) != len(owner) || string(h.owner) != owner {
+			if derr != nil || ownerLen(b) != len(owner) || string(h.Owner) != owner {
 				if tok := members[id]; tokenTime(tok) < now-s.pruneAge() {
 					stale = append(stale, id, tok)
 				}
 				continue
 			}
-			if h.expiry > now {
+			if h.Expiry > now {
 				live = append(live, id)
 			}
 		}

@@ -256,7 +256,7 @@ func (s *Store) Load(ctx context.Context, id string, now time.Time) ([]byte, int
 	if err != nil || !found {
 		return nil, 0, time.Time{}, false, wrap(ctx, "load", err)
 	}
-	return h.data, h.version, time.UnixMilli(h.expiry), true, nil
+	return h.Data, h.Version, time.UnixMilli(h.Expiry), true, nil
 }
 
 func (s *Store) load(ctx context.Context, id string, now int64) (header, bool, error) {
@@ -292,11 +292,11 @@ func parse(v string, err error, now int64) (header, bool, error) {
 	if err != nil {
 		return header{}, false, err
 	}
-	if h.expiry <= now {
+	if h.Expiry <= now {
 		return header{}, false, nil
 	}
-	h.data = append([]byte{}, h.data...)
-	h.owner = nil
+	h.Data = append([]byte{}, h.Data...)
+	h.Owner = nil
 	return h, true, nil
 }
 
