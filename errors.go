@@ -19,7 +19,9 @@ var (
 	ErrSessionGone = errors.New("sessions: session ended by another request")
 
 	// ErrConflict means a save kept colliding with concurrent writes to the
-	// same session after the bounded number of retries.
+	// same session: it re-applied its changes on fresh data and tried again
+	// for 5 seconds (and at least 10 times) after its first lost race, and
+	// every attempt lost to another request's write.
 	ErrConflict = errors.New("sessions: concurrent update conflict")
 
 	// ErrCommitted is returned by a change made after the response headers

@@ -14,9 +14,17 @@ import (
 	"time"
 )
 
-// maxSaveAttempts bounds how often a save re-applies this request's changes
-// on fresh data after losing a race with another request.
-const maxSaveAttempts = 50
+// A save that lost a race with another request re-applies this request's
+// changes on fresh data and tries again, for at least minSaveAttempts
+// attempts and until conflictBudget has passed since its first lost race;
+// then it gives up with [ErrConflict]. A bound in time rather than in
+// attempts: on a loaded machine with dozens of requests writing one
+// session, a fixed count of short back-offs ran out while the writes ahead
+// were still being served (one request in 40 concurrent ones answered 409).
+const (
+	minSaveAttempts = 10
+	conflictBudget  = 5 * time.Second
+)
 
 // A Session is the session of one request, as seen by one [Manager]. Get it
 // with [FromContext] or [Manager.FromContext] and read or change it with
@@ -64,6 +72,8 @@ type loadedState struct {
 	call1Used bool
 
 	failure error // the first failure of the request: fail closed at commit
+
+	conflictSince time.Time // the request's first lost race (see exhausted)
 
 	dirty     bool
 	renew     renewKind
@@ -535,7 +545,7 @@ func Update[T any](s *Session, key string, fn func(T) T) (T, error) {
 			return result, nil
 		case !errors.Is(err, errStale):
 			return zero, err
-		case attempt == maxSaveAttempts:
+		case s.exhausted(attempt):
 			return zero, s.note(ErrConflict, false)
 		}
 	}
@@ -1029,13 +1039,24 @@ func (s *Session) encode(now time.Time) ([]byte, error) {
 // retry backs off after a save attempt lost a race, then reloads the record
 // and re-applies this request's changes, or gives up with ErrConflict.
 func (s *Session) retry(attempt int, now time.Time) error {
-	if attempt == maxSaveAttempts {
+	if s.exhausted(attempt) {
 		return ErrConflict
 	}
 	if err := s.sleep(attempt); err != nil {
 		return err
 	}
 	return s.refresh(now)
+}
+
+// exhausted reports whether a save that lost its attempt-th race should
+// give up (see conflictBudget). The clock starts at the request's first
+// lost race.
+func (s *Session) exhausted(attempt int) bool {
+	now := time.Now()
+	if s.conflictSince.IsZero() {
+		s.conflictSince = now
+	}
+	return attempt >= minSaveAttempts && now.Sub(s.conflictSince) >= conflictBudget
 }
 
 // refresh reloads the record and re-applies this request's changes to it.
