@@ -122,7 +122,8 @@ type soakTarget struct {
 	app  *app
 	// slots of simulated clients: each holds its current cookie
 	slots []atomic.Pointer[http.Cookie]
-	busy  []atomic.Bool // a request of the slot's client is in flight
+	busy  []atomic.Bool  // a request of the slot's client is in flight
+	done  []atomic.Int64 // when the slot's last request completed (Unix ns)
 }
 
 // soakConns is the number of workers and connections of each store's load
@@ -149,7 +150,7 @@ func TestSoak(t *testing.T) {
 		if _, ok := store.(sessions.ExpiredDeleter); ok {
 			go func() { _ = a.m.Sweep(ctx, time.Second) }()
 		}
-		targets = append(targets, &soakTarget{name: name, app: a, slots: make([]atomic.Pointer[http.Cookie], slots), busy: make([]atomic.Bool, slots)})
+		targets = append(targets, &soakTarget{name: name, app: a, slots: make([]atomic.Pointer[http.Cookie], slots), busy: make([]atomic.Bool, slots), done: make([]atomic.Int64, slots)})
 	}
 	mem, err := memstore.New(nil)
 	if err != nil {
@@ -273,8 +274,14 @@ func TestSoak(t *testing.T) {
 			case r == 5:
 				tg.slots[slot].Store(nil) // abandon
 			}
+			// gap: how long the client was away since its last request
+			// completed (ms), for the failure report.
+			gap := int64(-1)
+			if d := tg.done[slot].Load(); d != 0 {
+				gap = time.Since(time.Unix(0, d)).Milliseconds()
+			}
 			v.Method = http.MethodGet
-			v.URL = fmt.Sprintf("%s/%s?slot=%d", tg.app.srv.URL, action, slot)
+			v.URL = fmt.Sprintf("%s/%s?slot=%d&gap=%d", tg.app.srv.URL, action, slot, gap)
 			v.Header = http.Header{}
 			if c := tg.slots[slot].Load(); c != nil {
 				v.Header.Set("Cookie", c.Name+"="+c.Value)
@@ -301,9 +308,14 @@ func TestSoak(t *testing.T) {
 						tg.slots[slot].Store(nil)
 					}
 				}
+				tg.done[slot].Store(time.Now().UnixNano())
 				tg.busy[slot].Store(false)
 				mu.Lock()
 				if r.Code != 200 {
+					if failures[tg.name] < 20 {
+						t.Logf("soak %s: failed request at %v: slot %s, client away %s ms before it, latency %v, %s",
+							tg.name, r.Timestamp.Sub(start).Round(time.Millisecond), u.Query().Get("slot"), u.Query().Get("gap"), r.Latency.Round(time.Millisecond), failureReason(r))
+					}
 					failures[tg.name]++
 					if reasons[tg.name] == nil {
 						reasons[tg.name] = map[string]int{}
