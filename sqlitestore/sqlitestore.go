@@ -28,7 +28,11 @@
 //     to proceed when it is 0.
 //   - journal_mode=WAL: readers never block the writer nor the writer them.
 //     It is stored in the database file; [Store.CreateTable] switches a file
-//     database to WAL if it is not already.
+//     database to WAL if it is not already, retrying while another
+//     connection holds the lock (SQLite answers SQLITE_BUSY to a journal
+//     mode switch at once, without its busy handler). Several processes
+//     that start together on a new file should leave it out of the DSN,
+//     where each new connection would switch without that retry.
 //
 // Every operation of the store is a single SQL statement in autocommit mode
 // (no read-then-write transaction), so a waiting writer always acquires the
@@ -255,12 +259,32 @@ func (s *Store) CreateTable(ctx context.Context) error {
 		return fmt.Errorf("sqlitestore: create table: %w", ErrNoBusyTimeout)
 	}
 
+	// SQLite answers SQLITE_BUSY at once, without its busy handler, when
+	// switching the journal mode races another connection (several
+	// processes opening a new database file together): retry for as long
+	// as the busy timeout, as the handler would have waited.
+	retry := func(f func() error) error {
+		deadline := time.Now().Add(time.Duration(timeout) * time.Millisecond)
+		for attempt := 1; ; attempt++ {
+			err := f()
+			if err == nil || !isBusy(err) || time.Now().After(deadline) {
+				return err
+			}
+			t := time.NewTimer(time.Duration(min(attempt, 10)) * 10 * time.Millisecond)
+			select {
+			case <-t.C:
+			case <-ctx.Done():
+				t.Stop()
+				return err
+			}
+		}
+	}
 	var mode string
-	if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode); err != nil {
+	if err := retry(func() error { return conn.QueryRowContext(ctx, `PRAGMA journal_mode`).Scan(&mode) }); err != nil {
 		return fmt.Errorf("sqlitestore: create table: %w", err)
 	}
 	if m := strings.ToLower(mode); m != "wal" && m != "memory" {
-		if err := conn.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode); err != nil {
+		if err := retry(func() error { return conn.QueryRowContext(ctx, `PRAGMA journal_mode = WAL`).Scan(&mode) }); err != nil {
 			return fmt.Errorf("sqlitestore: create table: journal_mode: %w", err)
 		}
 	}
@@ -270,11 +294,18 @@ func (s *Store) CreateTable(ctx context.Context) error {
 		if strings.TrimSpace(stmt) == "" {
 			continue
 		}
-		if _, err := conn.ExecContext(ctx, stmt); err != nil {
+		if err := retry(func() error { _, err := conn.ExecContext(ctx, stmt); return err }); err != nil {
 			return fmt.Errorf("sqlitestore: create table: %w", err)
 		}
 	}
 	return nil
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY ("database is
+// locked"), as modernc.org/sqlite and mattn/go-sqlite3 word it.
+func isBusy(err error) bool {
+	msg := err.Error()
+	return strings.Contains(msg, "SQLITE_BUSY") || strings.Contains(msg, "database is locked")
 }
 
 // decodeID turns a 64-character lower-case hexadecimal id into its 32 bytes.

@@ -97,11 +97,14 @@ func openMemory(context.Context, string, *slog.Logger) (sessions.Store, func(), 
 }
 
 // sqliteDSN turns a file path into a modernc.org/sqlite DSN with the pragmas
-// sqlitestore's README asks for. The path is a URI path: '%', '?' and '#'
-// are escaped.
+// sqlitestore's README asks for, but journal_mode: several instances may
+// start together on a new file (the e2e suite does), and a journal mode
+// switch that races another connection fails at once with SQLITE_BUSY.
+// CreateTable switches the file to WAL, retrying. The path is a URI path:
+// '%', '?' and '#' are escaped.
 func sqliteDSN(path string) string {
 	esc := strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23").Replace(path)
-	return "file:" + esc + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)"
+	return "file:" + esc + "?_pragma=busy_timeout(5000)&_pragma=synchronous(NORMAL)"
 }
 
 func openSQLite(ctx context.Context, path string, _ *slog.Logger) (sessions.Store, func(), error) {
