@@ -994,7 +994,7 @@ func (s *Session) saveFrom(now time.Time, first int) error {
 		}
 		if !found {
 			s.gone = true
-			return ErrSessionGone
+			return fmt.Errorf("%w (update: no live record, attempt %d)", ErrSessionGone, attempt)
 		}
 		if err := s.retry(attempt, now); err != nil {
 			return err
@@ -1073,9 +1073,16 @@ func (s *Session) refresh(now time.Time) error {
 	if found {
 		rec, err = decodeRecord(data)
 	}
-	if !found || err != nil || !s.m.live(&rec, expiry, now) {
+	switch {
+	case !found:
 		s.gone = true
-		return ErrSessionGone
+		return fmt.Errorf("%w (reload: no live record)", ErrSessionGone)
+	case err != nil:
+		s.gone = true
+		return fmt.Errorf("%w (reload: %w)", ErrSessionGone, err)
+	case !s.m.live(&rec, expiry, now):
+		s.gone = true
+		return fmt.Errorf("%w (reload: the record's timeouts have passed, expiry %d, now %d)", ErrSessionGone, expiry.UnixMilli(), now.UnixMilli())
 	}
 	var stale error
 	ops := s.ops[:0]
@@ -1213,7 +1220,7 @@ func (s *Session) commitRenew(now time.Time) error {
 			return fmt.Errorf("%w: retire: %w", ErrStore, err)
 		case !found:
 			s.gone = true
-			return ErrSessionGone
+			return fmt.Errorf("%w (retire: no live record)", ErrSessionGone)
 		}
 		if err := s.retry(attempt, now); err != nil {
 			return err

@@ -226,6 +226,21 @@ func (a *app) signalAndWait(sig os.Signal) {
 	if d := time.Since(start); d > 10*time.Second {
 		t.Errorf("testapp %v took %v to exit", a.args, d)
 	}
+	if t.Failed() {
+		// What the app logged about its sessions, for the failure's cause.
+		var lines []string
+		for l := range strings.Lines(a.stderr.String()) {
+			if strings.Contains(l, "level=ERROR") || strings.Contains(l, "level=WARN") {
+				lines = append(lines, l)
+			}
+		}
+		if len(lines) > 20 {
+			lines = append(lines[:20], fmt.Sprintf("... and %d more\n", len(lines)-20))
+		}
+		if len(lines) > 0 {
+			t.Logf("testapp %v logged:\n%s", a.args, strings.Join(lines, ""))
+		}
+	}
 }
 
 // exitResult is the outcome of a run that is expected to end by itself.
