@@ -354,7 +354,7 @@ func (c *NearCache) DeleteOwner(ctx context.Context, owner string, now time.Time
 	// under the statement, in the partitioned layout.
 	err := c.retry(ctx, 0, func() error {
 		n = 0
-		rows, err := c.db.Query(ctx, c.qDeleteOwnerIDs, owner, now.UnixMilli())
+		rows, err := c.db.Query(ctx, c.qDeleteOwnerIDs, c.args(owner, now.UnixMilli())...)
 		if err != nil {
 			return err
 		}

@@ -373,7 +373,7 @@ func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.
 	if s.part != nil {
 		var created bool
 		err := s.retry(ctx, expMS, func() error {
-			return s.db.QueryRow(ctx, s.part.qCreateFn, key, nonNil(data), expMS, owner, now.UnixMilli()).Scan(&created)
+			return s.db.QueryRow(ctx, s.part.qCreateFn, s.args(key, nonNil(data), expMS, owner, now.UnixMilli())...).Scan(&created)
 		})
 		if err != nil {
 			return false, fmt.Errorf("pgxstore: create: %w", err)
@@ -398,7 +398,7 @@ func (s *Store) Load(ctx context.Context, id string, now time.Time) ([]byte, int
 		data            []byte
 		version, expiry int64
 	)
-	err := s.db.QueryRow(ctx, s.qLoad, key, now.UnixMilli()).Scan(&data, &version, &expiry)
+	err := s.db.QueryRow(ctx, s.qLoad, s.args(key, now.UnixMilli())...).Scan(&data, &version, &expiry)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, 0, time.Time{}, false, nil
 	}
@@ -422,9 +422,9 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 	err := s.retry(ctx, expMS, func() error {
 		var err error
 		if s.part != nil && expMS <= nowMS {
-			tag, err = s.db.Exec(ctx, s.part.qUpdateDead, key, version, nowMS)
+			tag, err = s.db.Exec(ctx, s.part.qUpdateDead, s.args(key, version, nowMS)...)
 		} else {
-			tag, err = s.db.Exec(ctx, s.qUpdate, nonNil(data), expMS, owner, key, version, nowMS)
+			tag, err = s.db.Exec(ctx, s.qUpdate, s.args(nonNil(data), expMS, owner, key, version, nowMS)...)
 		}
 		if isMoved(err) {
 			// A concurrent write moved the row to another partition
@@ -444,7 +444,7 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 		return true, true, nil
 	}
 	var found bool
-	if err := s.db.QueryRow(ctx, s.qExists, key, nowMS).Scan(&found); err != nil {
+	if err := s.db.QueryRow(ctx, s.qExists, s.args(key, nowMS)...).Scan(&found); err != nil {
 		return false, false, fmt.Errorf("pgxstore: update: %w", err)
 	}
 	return false, found, nil
@@ -460,7 +460,7 @@ func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time
 	var tag pgconn.CommandTag
 	err := s.retry(ctx, expiry.UnixMilli(), func() error {
 		var err error
-		tag, err = s.db.Exec(ctx, s.qTouch, expiry.UnixMilli(), key, now.UnixMilli())
+		tag, err = s.db.Exec(ctx, s.qTouch, s.args(expiry.UnixMilli(), key, now.UnixMilli())...)
 		return err
 	})
 	if err != nil {
@@ -477,7 +477,7 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 		return nil
 	}
 	err := s.retry(ctx, 0, func() error {
-		_, err := s.db.Exec(ctx, s.qDelete, key)
+		_, err := s.db.Exec(ctx, s.qDelete, s.args(key)...)
 		return err
 	})
 	if err != nil {
@@ -527,7 +527,7 @@ func (s *Store) sweep(ctx context.Context, nowMS int64) (int, error) {
 		}
 		var n int64
 		err := s.retry(ctx, 0, func() error {
-			return s.db.QueryRow(ctx, s.qSweep, nowMS, s.batch, cursor).Scan(&n, &cursor)
+			return s.db.QueryRow(ctx, s.qSweep, s.args(nowMS, s.batch, cursor)...).Scan(&n, &cursor)
 		})
 		if err != nil {
 			return total, err
@@ -546,7 +546,7 @@ func (s *Store) ListOwner(ctx context.Context, owner string, now time.Time) ([]s
 	if owner == "" {
 		return []string{}, nil
 	}
-	rows, err := s.db.Query(ctx, s.qListOwner, owner, now.UnixMilli())
+	rows, err := s.db.Query(ctx, s.qListOwner, s.args(owner, now.UnixMilli())...)
 	if err != nil {
 		return nil, fmt.Errorf("pgxstore: list owner: %w", err)
 	}
@@ -574,7 +574,7 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (i
 	}
 	var n int64
 	err := s.retry(ctx, 0, func() error {
-		return s.db.QueryRow(ctx, s.qDeleteOwner, owner, now.UnixMilli()).Scan(&n)
+		return s.db.QueryRow(ctx, s.qDeleteOwner, s.args(owner, now.UnixMilli())...).Scan(&n)
 	})
 	if err != nil {
 		return 0, fmt.Errorf("pgxstore: delete owner: %w", err)
