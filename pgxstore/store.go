@@ -25,6 +25,14 @@
 // Create the table with [Store.CreateTable], or run [DDL] (adapted to your
 // table name) with your migration tool.
 //
+// # Partitioned layout
+//
+// With Options.Partition set, the table is partitioned by range on expiry
+// ([PartitionedDDL]) and [Store.DeleteExpired] drops the partitions whose
+// interval has passed instead of deleting their rows; see the Partition
+// option and the README for its DDL, costs and the migration from the
+// plain table.
+//
 // # Malformed ids
 //
 // A malformed id (anything but 64 characters of [0-9a-f]) can never have
