@@ -355,22 +355,9 @@ func (s *Store) deleteExpiredPartitioned(ctx context.Context, nowMS int64) (int,
 	if err := ctx.Err(); err != nil {
 		return 0, err
 	}
-	total := 0
-	// Partitions an interrupted sweep detached but did not drop.
-	rows, err := s.db.Query(ctx, s.part.qOrphans, s.table, s.part.tableName+"_p", partitionComment)
+	total, err := s.dropOrphans(ctx)
 	if err != nil {
-		return 0, err
-	}
-	orphans, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	if err != nil {
-		return 0, err
-	}
-	for _, name := range orphans {
-		n, err := s.dropDetached(ctx, name)
-		total += n
-		if err != nil {
-			return total, err
-		}
+		return total, err
 	}
 	parts, err := s.partitions(ctx)
 	if err != nil {
@@ -412,12 +399,45 @@ func (s *Store) deleteExpiredPartitioned(ctx context.Context, nowMS int64) (int,
 			return total, err
 		}
 	}
+	// Once more: the detach of a sweep whose deadline cut it may have
+	// completed on the server meanwhile (the cancellation reaches a
+	// statement waiting for a lock late, or not at all when the
+	// connection just closes), leaving a partition that the FINALIZE
+	// above found no longer pending.
+	n, err := s.dropOrphans(ctx)
+	total += n
+	if err != nil {
+		return total, err
+	}
 	now := nowMS
 	if err := s.ensurePartitions(ctx, now, now+s.part.ahead); err != nil {
 		return total, err
 	}
-	n, err := s.sweep(ctx, nowMS)
+	n, err = s.sweep(ctx, nowMS)
 	return total + n, err
+}
+
+// dropOrphans counts and drops the store's partitions of this table that
+// are no longer attached: an interrupted sweep detached them and did not
+// drop them.
+func (s *Store) dropOrphans(ctx context.Context) (int, error) {
+	rows, err := s.db.Query(ctx, s.part.qOrphans, s.table, s.part.tableName+"_p", partitionComment)
+	if err != nil {
+		return 0, err
+	}
+	orphans, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return 0, err
+	}
+	total := 0
+	for _, name := range orphans {
+		n, err := s.dropDetached(ctx, name)
+		total += n
+		if err != nil {
+			return total, err
+		}
+	}
+	return total, nil
 }
 
 // dropDetached counts the rows of a detached partition (which no write can
