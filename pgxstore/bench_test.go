@@ -192,3 +192,78 @@ func BenchmarkStore(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkLayout compares the partitioned layout with the plain table:
+// each operation on each layout (layout=plain, layout=part1h: hour-wide
+// partitions created 24 h ahead, so a load probes 25 partitions'
+// primary keys; layout=part6h: 5), and, with impl=paired, both in every
+// iteration in alternating order, reporting the ratio part/plain:
+//
+//	go test -run '^$' -bench Layout -benchtime 2000x -count 3
+func BenchmarkLayout(b *testing.B) {
+	p := testPool(b)
+	schema := testSchema(b, p)
+	ctx := context.Background()
+	layouts := []struct {
+		name string
+		opts pgxstore.Options
+	}{
+		{"plain", pgxstore.Options{Schema: schema, Table: "plain"}},
+		{"part1h", pgxstore.Options{Schema: schema, Table: "part1h", Partition: time.Hour}},
+		{"part6h", pgxstore.Options{Schema: schema, Table: "part6h", Partition: 6 * time.Hour}},
+	}
+	ops := make([][]benchOp, len(layouts))
+	for i, l := range layouts {
+		s, err := pgxstore.New(p, &l.opts)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if err := s.CreateTable(ctx); err != nil {
+			b.Fatal(err)
+		}
+		ops[i] = benchOps(b, s, p)
+	}
+	for k := range ops[0] {
+		name := ops[0][k].name
+		for i, l := range layouts {
+			b.Run(name+"/layout="+l.name, func(b *testing.B) {
+				b.ReportAllocs()
+				n := 0
+				for b.Loop() {
+					n++
+					if err := ops[i][k].store(n); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+		for i, l := range layouts[1:] {
+			b.Run(name+"/impl=paired/layout="+l.name, func(b *testing.B) {
+				plain, part := ops[0][k].store, ops[i+1][k].store
+				var plainTime, partTime time.Duration
+				n := 0
+				for b.Loop() {
+					n++
+					first, second := plain, part
+					firstTime, secondTime := &plainTime, &partTime
+					if n%2 == 0 {
+						first, second = second, first
+						firstTime, secondTime = secondTime, firstTime
+					}
+					start := time.Now()
+					if err := first(n); err != nil {
+						b.Fatal(err)
+					}
+					mid := time.Now()
+					if err := second(n); err != nil {
+						b.Fatal(err)
+					}
+					*firstTime += mid.Sub(start)
+					*secondTime += time.Since(mid)
+				}
+				b.ReportMetric(float64(partTime)/float64(plainTime), "part/plain")
+				b.ReportMetric(0, "ns/op")
+			})
+		}
+	}
+}

@@ -2,6 +2,7 @@ package pgxstore_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/sessionkit/sessions"
 	"github.com/sessionkit/sessions/pgxstore"
@@ -22,6 +23,23 @@ func TestConformance(t *testing.T) {
 	testPool(t) // skip the whole suite at once when PostgreSQL is unreachable
 	sessiontest.TestStore(t, func(t *testing.T) sessions.Store {
 		s, _, _ := newStore(t, nil)
+		return s
+	}, nil)
+}
+
+// partOpts is the partitioned layout the tests use: hour-wide partitions,
+// created one hour ahead, so that the suite's writes two hours ahead (and
+// the retirement's expiry at the epoch) also take the paths of a missing
+// partition.
+var partOpts = pgxstore.Options{Partition: time.Hour, PartitionAhead: time.Hour}
+
+// TestConformancePartitioned runs the suite on the partitioned layout.
+func TestConformancePartitioned(t *testing.T) {
+	t.Parallel()
+	testPool(t)
+	sessiontest.TestStore(t, func(t *testing.T) sessions.Store {
+		o := partOpts
+		s, _, _ := newStore(t, &o)
 		return s
 	}, nil)
 }

@@ -3,6 +3,7 @@ package pgxstore
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -32,5 +33,17 @@ func TestIDCodec(t *testing.T) {
 		if _, ok := decodeID(bad); ok {
 			t.Errorf("decodeID(%q) accepted", bad)
 		}
+	}
+}
+
+// TestPartitionedDDLMatchesCreateTable keeps PartitionedDDL and the
+// statements CreateTable runs for Options{Partition: ...} identical.
+func TestPartitionedDDLMatchesCreateTable(t *testing.T) {
+	s, err := New((*pgxpool.Pool)(nil), &Options{Partition: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(s.ddl, ";\n") + ";\n"; got != PartitionedDDL {
+		t.Errorf("CreateTable statements for Partition:\n%s\nPartitionedDDL constant:\n%s", got, PartitionedDDL)
 	}
 }

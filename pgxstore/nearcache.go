@@ -349,26 +349,32 @@ func (c *NearCache) DeleteOwner(ctx context.Context, owner string, now time.Time
 	if owner == "" {
 		return 0, nil
 	}
-	rows, err := c.db.Query(ctx, c.qDeleteOwnerIDs, owner, now.UnixMilli())
-	if err != nil {
-		return 0, fmt.Errorf("pgxstore: delete owner: %w", err)
-	}
-	defer rows.Close()
 	n := 0
-	for rows.Next() {
-		var (
-			key  []byte
-			live bool
-		)
-		if err := rows.Scan(&key, &live); err != nil {
-			return n, fmt.Errorf("pgxstore: delete owner: %w", err)
+	// Retried (from the start) when a row moved to another partition
+	// under the statement, in the partitioned layout.
+	err := c.retry(ctx, 0, func() error {
+		n = 0
+		rows, err := c.db.Query(ctx, c.qDeleteOwnerIDs, c.args(owner, now.UnixMilli())...)
+		if err != nil {
+			return err
 		}
-		c.drop(encodeID(key))
-		if live {
-			n++
+		defer rows.Close()
+		for rows.Next() {
+			var (
+				key  []byte
+				live bool
+			)
+			if err := rows.Scan(&key, &live); err != nil {
+				return err
+			}
+			c.drop(encodeID(key))
+			if live {
+				n++
+			}
 		}
-	}
-	if err := rows.Err(); err != nil {
+		return rows.Err()
+	})
+	if err != nil {
 		return n, fmt.Errorf("pgxstore: delete owner: %w", err)
 	}
 	return n, nil

@@ -619,3 +619,20 @@ func TestNearCacheHeartbeat(t *testing.T) {
 		t.Error("listening after Close")
 	}
 }
+
+// TestNearCacheConformancePartitioned runs the suite with the near cache
+// on the partitioned layout: the trigger on the partitioned table is
+// cloned to every partition, and a row moved to another partition fires
+// it as a DELETE of the old row.
+func TestNearCacheConformancePartitioned(t *testing.T) {
+	t.Parallel()
+	testPool(t)
+	sessiontest.TestStore(t, func(t *testing.T) sessions.Store {
+		o := partOpts
+		s, _, table := newStore(t, &o)
+		if err := s.CreateNotifyTrigger(context.Background()); err != nil {
+			t.Fatalf("CreateNotifyTrigger: %v", err)
+		}
+		return newNearRig(t, s, table, nil).cache
+	}, nil)
+}

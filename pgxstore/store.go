@@ -25,6 +25,14 @@
 // Create the table with [Store.CreateTable], or run [DDL] (adapted to your
 // table name) with your migration tool.
 //
+// # Partitioned layout
+//
+// With Options.Partition set, the table is partitioned by range on expiry
+// ([PartitionedDDL]) and [Store.DeleteExpired] drops the partitions whose
+// interval has passed instead of deleting their rows; see the Partition
+// option and the README for its DDL, costs and the migration from the
+// plain table.
+//
 // # Malformed ids
 //
 // A malformed id (anything but 64 characters of [0-9a-f]) can never have
@@ -77,6 +85,13 @@ const (
 	// statement of [Store.DeleteExpired] removes when Options.SweepBatch
 	// is zero.
 	DefaultSweepBatch = 1000
+	// DefaultPartitionAhead is how far past now partitions are created
+	// ahead when Options.Partition is set and Options.PartitionAhead is
+	// zero: the Manager's default Lifetime.
+	DefaultPartitionAhead = 24 * time.Hour
+	// MaxPartitions bounds PartitionAhead/Partition: the number of
+	// partitions a load probes.
+	MaxPartitions = 1000
 )
 
 // DDL creates the default table ("sessions", unqualified, so it lands in the
@@ -124,6 +139,34 @@ type Options struct {
 	// DeleteExpired removes; DeleteExpired repeats it until a batch comes
 	// back short. Zero means DefaultSweepBatch; negative is an error.
 	SweepBatch int
+
+	// Partition, when positive, selects the partitioned layout: the table
+	// is partitioned by range on expiry, each partition holding the
+	// records whose expiries fall in one interval of this width (aligned
+	// on the Unix epoch), and DeleteExpired drops whole partitions whose
+	// interval has passed instead of deleting their rows one by one (see
+	// [PartitionedDDL] and the package README for the layout, its costs
+	// and the migration from the plain table). Zero, the default, is the
+	// plain table of [DDL]. It must be a whole number of milliseconds
+	// between one minute and 30 days; with it, Table is at most 40
+	// characters (so that the partitions' names, <table>_p<start>, fit),
+	// and the DB must not be a pgx.Tx (DeleteExpired detaches partitions
+	// with DETACH PARTITION ... CONCURRENTLY, which PostgreSQL refuses
+	// inside a transaction). Pick it from the Manager's timeouts: loads
+	// probe one partition per width from now to the longest expiry a
+	// write carries (Lifetime, or RememberLifetime), so Lifetime/Partition
+	// is the number of partitions a load probes.
+	Partition time.Duration
+
+	// PartitionAhead is how far past now CreateTable and DeleteExpired
+	// create partitions when Partition is set, so that writes find their
+	// partition ready; a write whose expiry lies beyond creates its
+	// partition on the spot (which takes a brief lock on the table, see
+	// the README). Set it to the longest expiry a write carries (the
+	// Manager's Lifetime, or RememberLifetime when used). Zero means
+	// DefaultPartitionAhead; negative is an error, and so is more than
+	// MaxPartitions partitions ahead.
+	PartitionAhead time.Duration
 }
 
 var (
@@ -141,6 +184,10 @@ type Store struct {
 	batch int
 	ddl   []string
 	table string // quoted, schema-qualified when configured
+
+	// The partitioned layout (Options.Partition); part is nil for the
+	// plain table.
+	part *partLayout
 
 	qCreate, qLoad, qUpdate, qExists, qTouch, qDelete string
 	qSweep, qListOwner, qDeleteOwner                  string
@@ -177,6 +224,9 @@ func New(db DB, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("pgxstore: negative SweepBatch %d: %w", o.SweepBatch, ErrInvalidOptions)
 	case o.SweepBatch == 0:
 		o.SweepBatch = DefaultSweepBatch
+	}
+	if err := checkPartition(db, &o); err != nil {
+		return nil, err
 	}
 
 	// Identifiers are validated above and always double-quoted; every
@@ -290,6 +340,9 @@ END $fn$`,
 		qTriggerExists: `SELECT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = $1::regclass AND tgname = $2 AND tgenabled <> 'D')`,
 	}
 	s.table = t
+	if o.Partition > 0 {
+		s.partitioned(o, t)
+	}
 	return s, nil
 }
 
@@ -305,6 +358,11 @@ func (s *Store) CreateTable(ctx context.Context) error {
 	if _, err := s.db.Exec(ctx, q); err != nil {
 		return fmt.Errorf("pgxstore: create table: %w", err)
 	}
+	if s.part != nil {
+		if err := s.createPartitioned(ctx); err != nil {
+			return fmt.Errorf("pgxstore: create table: %w", err)
+		}
+	}
 	return nil
 }
 
@@ -319,7 +377,18 @@ func (s *Store) Create(ctx context.Context, id string, data []byte, expiry time.
 	if !ok {
 		return false, fmt.Errorf("pgxstore: create: %w", ErrInvalidID)
 	}
-	tag, err := s.db.Exec(ctx, s.qCreate, key, nonNil(data), expiry.UnixMilli(), owner, now.UnixMilli())
+	expMS := expiry.UnixMilli()
+	if s.part != nil {
+		var created bool
+		err := s.retry(ctx, expMS, func() error {
+			return s.db.QueryRow(ctx, s.part.qCreateFn, s.args(key, nonNil(data), expMS, owner, now.UnixMilli())...).Scan(&created)
+		})
+		if err != nil {
+			return false, fmt.Errorf("pgxstore: create: %w", err)
+		}
+		return created, nil
+	}
+	tag, err := s.db.Exec(ctx, s.qCreate, key, nonNil(data), expMS, owner, now.UnixMilli())
 	if err != nil {
 		return false, fmt.Errorf("pgxstore: create: %w", err)
 	}
@@ -337,7 +406,7 @@ func (s *Store) Load(ctx context.Context, id string, now time.Time) ([]byte, int
 		data            []byte
 		version, expiry int64
 	)
-	err := s.db.QueryRow(ctx, s.qLoad, key, now.UnixMilli()).Scan(&data, &version, &expiry)
+	err := s.db.QueryRow(ctx, s.qLoad, s.args(key, now.UnixMilli())...).Scan(&data, &version, &expiry)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, 0, time.Time{}, false, nil
 	}
@@ -356,8 +425,26 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 	if !ok {
 		return false, false, nil
 	}
-	nowMS := now.UnixMilli()
-	tag, err := s.db.Exec(ctx, s.qUpdate, nonNil(data), expiry.UnixMilli(), owner, key, version, nowMS)
+	nowMS, expMS := now.UnixMilli(), expiry.UnixMilli()
+	var tag pgconn.CommandTag
+	err := s.retry(ctx, expMS, func() error {
+		var err error
+		if s.part != nil && expMS <= nowMS {
+			tag, err = s.db.Exec(ctx, s.part.qUpdateDead, s.args(key, version, nowMS)...)
+		} else {
+			tag, err = s.db.Exec(ctx, s.qUpdate, s.args(nonNil(data), expMS, owner, key, version, nowMS)...)
+		}
+		if isMoved(err) {
+			// A concurrent write moved the row to another partition
+			// while this statement waited for it: the record changed
+			// meanwhile, and the caller re-applies its change.
+			return errChanged
+		}
+		return err
+	})
+	if err == errChanged {
+		return false, true, nil
+	}
 	if err != nil {
 		return false, false, fmt.Errorf("pgxstore: update: %w", err)
 	}
@@ -365,7 +452,7 @@ func (s *Store) Update(ctx context.Context, id string, version int64, data []byt
 		return true, true, nil
 	}
 	var found bool
-	if err := s.db.QueryRow(ctx, s.qExists, key, nowMS).Scan(&found); err != nil {
+	if err := s.db.QueryRow(ctx, s.qExists, s.args(key, nowMS)...).Scan(&found); err != nil {
 		return false, false, fmt.Errorf("pgxstore: update: %w", err)
 	}
 	return false, found, nil
@@ -378,7 +465,12 @@ func (s *Store) Touch(ctx context.Context, id string, expiry time.Time, now time
 	if !ok {
 		return false, nil
 	}
-	tag, err := s.db.Exec(ctx, s.qTouch, expiry.UnixMilli(), key, now.UnixMilli())
+	var tag pgconn.CommandTag
+	err := s.retry(ctx, expiry.UnixMilli(), func() error {
+		var err error
+		tag, err = s.db.Exec(ctx, s.qTouch, s.args(expiry.UnixMilli(), key, now.UnixMilli())...)
+		return err
+	})
 	if err != nil {
 		return false, fmt.Errorf("pgxstore: touch: %w", err)
 	}
@@ -392,7 +484,11 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 	if !ok {
 		return nil
 	}
-	if _, err := s.db.Exec(ctx, s.qDelete, key); err != nil {
+	err := s.retry(ctx, 0, func() error {
+		_, err := s.db.Exec(ctx, s.qDelete, s.args(key)...)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("pgxstore: delete: %w", err)
 	}
 	return nil
@@ -414,16 +510,35 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 // expiry at or before now that is later than the rest of its batch, the
 // rows with expiries in between.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
-	nowMS := now.UnixMilli()
+	var (
+		n   int
+		err error
+	)
+	if s.part != nil {
+		n, err = s.deleteExpiredPartitioned(ctx, now.UnixMilli())
+	} else {
+		n, err = s.sweep(ctx, now.UnixMilli())
+	}
+	if err != nil {
+		return n, fmt.Errorf("pgxstore: delete expired: %w", err)
+	}
+	return n, nil
+}
+
+// sweep removes the expired rows in batches (see DeleteExpired).
+func (s *Store) sweep(ctx context.Context, nowMS int64) (int, error) {
 	total := 0
 	cursor := int64(math.MinInt64)
 	for {
 		if err := ctx.Err(); err != nil {
-			return total, fmt.Errorf("pgxstore: delete expired: %w", err)
+			return total, err
 		}
 		var n int64
-		if err := s.db.QueryRow(ctx, s.qSweep, nowMS, s.batch, cursor).Scan(&n, &cursor); err != nil {
-			return total, fmt.Errorf("pgxstore: delete expired: %w", err)
+		err := s.retry(ctx, 0, func() error {
+			return s.db.QueryRow(ctx, s.qSweep, s.args(nowMS, s.batch, cursor)...).Scan(&n, &cursor)
+		})
+		if err != nil {
+			return total, err
 		}
 		total += int(n)
 		if int(n) < s.batch {
@@ -439,7 +554,7 @@ func (s *Store) ListOwner(ctx context.Context, owner string, now time.Time) ([]s
 	if owner == "" {
 		return []string{}, nil
 	}
-	rows, err := s.db.Query(ctx, s.qListOwner, owner, now.UnixMilli())
+	rows, err := s.db.Query(ctx, s.qListOwner, s.args(owner, now.UnixMilli())...)
 	if err != nil {
 		return nil, fmt.Errorf("pgxstore: list owner: %w", err)
 	}
@@ -466,11 +581,17 @@ func (s *Store) DeleteOwner(ctx context.Context, owner string, now time.Time) (i
 		return 0, nil
 	}
 	var n int64
-	if err := s.db.QueryRow(ctx, s.qDeleteOwner, owner, now.UnixMilli()).Scan(&n); err != nil {
+	err := s.retry(ctx, 0, func() error {
+		return s.db.QueryRow(ctx, s.qDeleteOwner, s.args(owner, now.UnixMilli())...).Scan(&n)
+	})
+	if err != nil {
 		return 0, fmt.Errorf("pgxstore: delete owner: %w", err)
 	}
 	return int(n), nil
 }
+
+// errChanged is Update's internal signal for a row moved away under it.
+var errChanged = errors.New("pgxstore: changed meanwhile")
 
 // nonNil maps a nil slice to an empty one: data is NOT NULL, and the
 // contract returns an empty, non-nil slice for empty data.

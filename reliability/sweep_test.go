@@ -109,6 +109,27 @@ FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND
 			},
 		})
 	})
+	t.Run("postgres-partitioned", func(t *testing.T) {
+		// The partitioned layout (pgxstore Options.Partition): partitions
+		// six hours wide (the Manager's 24 h Lifetime in four), and the
+		// backlog spread over the ten days before now, as real
+		// expirations would be, so that the sweep drops 40 partitions
+		// and deletes the expired rows of the current one in batches.
+		// (Hour-wide partitions, 240 of them, are slower to sweep and
+		// slow live requests down: see pgxstore's README.)
+		table := uniqueName("rel_psweep_")
+		dsn := strings.Replace(pgDSN(localPG()), "dbname=postgres", "dbname=test", 1) + " application_name=" + table
+		store, pool := pgStore(t, dsn, &pgxstore.Options{Table: table, SweepBatch: sweepBatchEnv(t), Partition: 6 * time.Hour})
+		t.Cleanup(func() { _, _ = pool.Exec(context.Background(), `DROP FUNCTION IF EXISTS "`+table+`_create"`) })
+		runSweep(t, sweepCase{
+			name: "postgres-partitioned", expired: sweepRows(full, 10_000_000, 300_000), store: store,
+			fill: func(ctx context.Context, n int, nowMS int64) error {
+				return pgFillPartitioned(ctx, pool, table, n, nowMS, 6*time.Hour, 10*24*time.Hour)
+			},
+			assertRatio: true,
+			lockWait:    pgLiveLockWait(pool, table),
+		})
+	})
 	t.Run("mariadb", func(t *testing.T) {
 		store, db, table := sweepMariaStore(t, localMaria())
 		runSweep(t, sweepCase{
@@ -201,6 +222,80 @@ FROM generate_series($2::bigint, $3::bigint) g`, nowMS, start, end); err != nil 
 	}
 	stmts = []string{
 		`ALTER TABLE ` + t + ` ADD CONSTRAINT "` + table + `_pkey" PRIMARY KEY (id)`,
+		`CREATE INDEX "` + table + `_expiry_idx" ON ` + t + ` (expiry)`,
+		`ANALYZE ` + t,
+		`RESET synchronous_commit`,
+		`RESET maintenance_work_mem`,
+	}
+	for _, q := range stmts {
+		if _, err := c.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
+}
+
+// pgLiveLockWait returns the longest current lock wait of the test's
+// connections (application_name app) other than the sweep's DETACH
+// PARTITION ... CONCURRENTLY, which waits by design for the transactions
+// in flight when it marked the partition as detaching, without blocking
+// anyone.
+func pgLiveLockWait(pool *pgxpool.Pool, app string) func(ctx context.Context) time.Duration {
+	return func(ctx context.Context) time.Duration {
+		var us float64
+		if err := pool.QueryRow(ctx, `SELECT coalesce(extract(epoch FROM max(now() - l.waitstart)) * 1e6, 0)
+FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+WHERE NOT l.granted AND a.application_name = $1 AND a.query NOT LIKE '%DETACH PARTITION%'`, app).Scan(&us); err != nil {
+			return -1
+		}
+		return time.Duration(us) * time.Microsecond
+	}
+}
+
+// pgFillPartitioned is pgFill for the partitioned layout: the n expired
+// rows get expiries spread evenly over span before nowMS, in partitions of
+// width created first (as the store would have created them ahead, with
+// its names and mark), and the primary key and expiry index are dropped
+// for the insert and built again, on every partition, afterwards.
+func pgFillPartitioned(ctx context.Context, pool *pgxpool.Pool, table string, n int, nowMS int64, width, span time.Duration) error {
+	c, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	t := `"` + table + `"`
+	w := width.Milliseconds()
+	from := (nowMS - span.Milliseconds()) / w * w
+	stmts := []string{
+		`SET synchronous_commit = off`,
+		`SET maintenance_work_mem = '512MB'`,
+		fmt.Sprintf(`DO $fill$ DECLARE lo bigint; BEGIN
+FOR lo IN SELECT g FROM generate_series(%[1]d::bigint, %[2]d::bigint, %[3]d::bigint) g LOOP
+	IF to_regclass(%[4]s || lo) IS NULL THEN
+		EXECUTE format('CREATE TABLE %%I (LIKE %%I INCLUDING DEFAULTS)', %[4]s || lo, %[5]s);
+		EXECUTE format('COMMENT ON TABLE %%I IS %%L', %[4]s || lo, 'pgxstore partition');
+		EXECUTE format('ALTER TABLE %%I ATTACH PARTITION %%I FOR VALUES FROM (%%s) TO (%%s)', %[5]s, %[4]s || lo, lo, lo + %[3]d);
+	END IF;
+END LOOP; END $fill$`, from, nowMS, w, "'"+table+"_p'", "'"+table+"'"),
+		`ALTER TABLE ` + t + ` DROP CONSTRAINT "` + table + `_pkey"`,
+		`DROP INDEX "` + table + `_expiry_idx"`,
+	}
+	for _, q := range stmts {
+		if _, err := c.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	step := float64(span.Milliseconds()-1000) / float64(n)
+	for start := 1; start <= n; start += 1_000_000 {
+		end := min(start+1_000_000-1, n)
+		if _, err := c.Exec(ctx, `INSERT INTO `+t+` (id, data, version, expiry, owner)
+SELECT decode(md5(g::text) || md5((-g)::text), 'hex'), '\x'::bytea, 1, $1::bigint - 1000 - (g * $4::float8)::bigint, NULL
+FROM generate_series($2::bigint, $3::bigint) g`, nowMS, start, end, step); err != nil {
+			return err
+		}
+	}
+	stmts = []string{
+		`ALTER TABLE ` + t + ` ADD CONSTRAINT "` + table + `_pkey" PRIMARY KEY (id, expiry)`,
 		`CREATE INDEX "` + table + `_expiry_idx" ON ` + t + ` (expiry)`,
 		`ANALYZE ` + t,
 		`RESET synchronous_commit`,
