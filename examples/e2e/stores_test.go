@@ -35,7 +35,8 @@ type storeKind struct {
 	// lock), so cases that run several instances on one store skip it.
 	singleProcess bool
 	// emulated: the store is an emulator that serves about a thousand
-	// requests a second (dynalite), so the cases that hammer one session
+	// requests a second (dynalite), or serializes writes (the FerretDB
+	// proxy of the mongo kinds), so the cases that hammer one session
 	// with concurrent requests send fewer of them (the behaviour checked is
 	// the same: no write lost, every answer 200).
 	emulated bool
