@@ -1007,3 +1007,62 @@ func TestInformationalStatusPassesThrough(t *testing.T) {
 		t.Errorf("after 103: %d, Set-Cookie %q", resp.StatusCode, resp.Header.Values("Set-Cookie"))
 	}
 }
+
+// deadlineDeleter removes n records per call in steps of a second until its
+// context ends, like a store that paces its deletes through a backlog; with
+// stall it removes nothing and waits for the deadline.
+type deadlineDeleter struct {
+	sessions.Store
+	stall bool
+	calls int
+}
+
+func (d *deadlineDeleter) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
+	d.calls++
+	n := 0
+	for {
+		if !d.stall {
+			n++
+		}
+		select {
+		case <-ctx.Done():
+			return n, ctx.Err()
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+// TestSweepBacklogIsNotAFailure: a sweep that removed records until its own
+// deadline ended it logs at debug level and the next starts at once; one
+// that removed nothing before the deadline is logged as a failure.
+func TestSweepBacklogIsNotAFailure(t *testing.T) {
+	for _, stall := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stall=%v", stall), func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				var logs bytes.Buffer
+				d := &deadlineDeleter{Store: mem(), stall: stall}
+				m := mustNew(t, d, &sessions.Options{StoreTimeout: time.Second,
+					Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+				ctx, cancel := context.WithCancel(context.Background())
+				done := make(chan error)
+				go func() { done <- m.Sweep(ctx, 10*time.Second) }()
+				time.Sleep(35 * time.Second)
+				cancel()
+				if err := <-done; err != nil {
+					t.Fatalf("Sweep: %v", err)
+				}
+				failed := strings.Count(logs.String(), "sweep failed")
+				more := strings.Count(logs.String(), "more are left for the next sweep")
+				if d.calls < 3 {
+					t.Errorf("%d sweeps in 35 s of 10 s slices, want them back to back", d.calls)
+				}
+				if stall && (failed < 3 || more != 0) {
+					t.Errorf("no progress: %d failures and %d backlog notes logged, want a failure per sweep:\n%s", failed, more, logs.String())
+				}
+				if !stall && (failed != 0 || more < 3) {
+					t.Errorf("progress until the deadline: %d failures and %d backlog notes logged, want notes only:\n%s", failed, more, logs.String())
+				}
+			})
+		})
+	}
+}
