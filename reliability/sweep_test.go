@@ -139,21 +139,28 @@ FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND
 		})
 	})
 	// MariaDB and SQLite run with the stores' SweepDutyCycle (the default
-	// unless SESSIONS_SWEEP_DUTY sets it); the long form also runs them
-	// flat out (SweepDutyCycle 1, no rest between batches: the behaviour
-	// before the option), for the comparison in the same run.
+	// unless SESSIONS_SWEEP_DUTY sets it) and SweepBatch (the default
+	// unless SESSIONS_SWEEP_BATCH sets it); the long form also runs them
+	// flat out first (SweepDutyCycle 1, no rest between batches, and
+	// batches of 1000 unless SESSIONS_SWEEP_BATCH sets them: the
+	// behaviour before the option), for the comparison in the same run.
 	type paced struct {
 		suffix string
+		batch  int
 		duty   float64
 	}
-	pacings := []paced{{"", sweepDutyEnv(t)}}
+	pacings := []paced{{"", sweepBatchEnv(t), sweepDutyEnv(t)}}
 	if full {
-		pacings = append([]paced{{"-flatout", 1}}, pacings...)
+		flat := paced{"-flatout", sweepBatchEnv(t), 1}
+		if flat.batch == 0 {
+			flat.batch = 1000
+		}
+		pacings = append([]paced{flat}, pacings...)
 	}
 	for _, p := range pacings {
 		name := "mariadb" + p.suffix
 		t.Run(name, func(t *testing.T) {
-			store, db, table := sweepMariaStore(t, localMaria(), p.duty)
+			store, db, table := sweepMariaStore(t, localMaria(), p.batch, p.duty)
 			runSweep(t, sweepCase{
 				name: name, expired: sweepRowsEnv(t, sweepRows(full, 1_000_000, 100_000)), store: store,
 				assertRatio: true,
@@ -183,7 +190,7 @@ FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
-			store, err := sqlitestore.New(db, &sqlitestore.Options{SweepBatch: sweepBatchEnv(t), SweepDutyCycle: p.duty})
+			store, err := sqlitestore.New(db, &sqlitestore.Options{SweepBatch: p.batch, SweepDutyCycle: p.duty})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -252,9 +259,9 @@ FROM generate_series($2::bigint, $3::bigint) g`, nowMS, start, end); err != nil 
 }
 
 // sweepMariaStore is mariaStore with a read timeout long enough for the
-// fill's statements, SESSIONS_SWEEP_BATCH and the given SweepDutyCycle, and
-// the table name.
-func sweepMariaStore(t testing.TB, addr string, duty float64) (*mysqlstore.Store, *sql.DB, string) {
+// fill's statements, the given SweepBatch and SweepDutyCycle, and the
+// table name.
+func sweepMariaStore(t testing.TB, addr string, batch int, duty float64) (*mysqlstore.Store, *sql.DB, string) {
 	t.Helper()
 	db, err := sql.Open("mysql", "root@tcp("+addr+")/test?timeout=1s&readTimeout=600s&writeTimeout=600s")
 	if err != nil {
@@ -269,7 +276,7 @@ func sweepMariaStore(t testing.TB, addr string, duty float64) (*mysqlstore.Store
 		unavailable(t, "MariaDB unreachable at %s: %v", addr, err)
 	}
 	table := uniqueName("rel_sweep_")
-	s, err := mysqlstore.New(db, &mysqlstore.Options{Table: table, SweepBatch: sweepBatchEnv(t), SweepDutyCycle: duty})
+	s, err := mysqlstore.New(db, &mysqlstore.Options{Table: table, SweepBatch: batch, SweepDutyCycle: duty})
 	if err != nil {
 		t.Fatal(err)
 	}
