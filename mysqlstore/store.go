@@ -92,8 +92,8 @@ const (
 	DefaultSweepBatch = 1000
 	// DefaultSweepDutyCycle is the share of its time [Store.DeleteExpired]
 	// spends deleting when Options.SweepDutyCycle is zero: it rests after
-	// each batch for as long as the batch took.
-	DefaultSweepDutyCycle = 0.5
+	// each batch three times as long as the batch took.
+	DefaultSweepDutyCycle = 0.25
 	// MaxOwnerLen is the longest owner, in bytes, the owner column holds.
 	MaxOwnerLen = 255
 )
@@ -128,7 +128,7 @@ var (
 
 // Options configures [New]. The zero value (or a nil *Options) is valid: the
 // table "sessions" in the DSN's database, swept 1000 records at a time with
-// a rest as long as each batch after it.
+// a rest three times as long as each batch after it.
 type Options struct {
 	// Table is the table name, in the database the DSN selects. It must
 	// match ^[A-Za-z_][A-Za-z0-9_]{0,63}$ and is always backquoted.
@@ -146,7 +146,7 @@ type Options struct {
 	// duration times (1/SweepDutyCycle - 1), leaving the server's CPU and
 	// log to live requests for that long, and slowing down by itself when
 	// the server is slow. 1 deletes batch after batch without a rest; 0.25
-	// rests three times as long as each batch took. Zero means
+	// rests three times as long as each batch took (the default). Zero means
 	// DefaultSweepDutyCycle; above 1 or negative is an error.
 	SweepDutyCycle float64
 }

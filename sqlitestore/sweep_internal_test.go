@@ -29,7 +29,8 @@ func TestDeleteExpiredRests(t *testing.T) {
 		wantN    int
 		wantErr  error
 	}{
-		{"default duty cycle: rests as long as the batch", 0, 0, hold, 25, nil},
+		{"default duty cycle: rests three times as long as the batch", 0, 0, 3 * hold, 25, nil},
+		{"duty cycle 0.5: rests as long as the batch", 0.5, 0, hold, 25, nil},
 		{"duty cycle 0.2: rests four times as long", 0.2, 0, 4 * hold, 25, nil},
 		{"duty cycle 1: no rest", 1, 0, 0, 25, nil},
 		{"cancelled during a rest", 0.2, 15 * time.Millisecond, 4 * hold, 10, context.Canceled},
