@@ -145,9 +145,9 @@ type Options struct {
 	// deleting: after each batch but the last it rests for the batch's
 	// duration times (1/SweepDutyCycle - 1), leaving the server's CPU and
 	// log to live requests for that long, and slowing down by itself when
-	// the server is slow. 1 deletes batch after batch without a rest; 0.25
-	// rests three times as long as each batch took (the default). Zero means
-	// DefaultSweepDutyCycle; above 1 or negative is an error.
+	// the server is slow. 1 deletes batch after batch without a rest;
+	// 0.25, the default, rests three times as long as each batch took.
+	// Zero means DefaultSweepDutyCycle; above 1 or negative is an error.
 	SweepDutyCycle float64
 }
 

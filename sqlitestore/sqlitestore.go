@@ -161,8 +161,9 @@ type Options struct {
 	// duration times (1/SweepDutyCycle - 1), so that live writes find the
 	// write lock free most of the time, and a sweep slows down by itself
 	// when the database is slow. 1 deletes batch after batch without a
-	// rest; 0.25 rests three times as long as each batch took (the default). Zero means
-	// [DefaultSweepDutyCycle]; it must be at most 1 and not negative.
+	// rest (nor the checkpoint described at [Store.DeleteExpired]); 0.25,
+	// the default, rests three times as long as each batch took. Zero
+	// means [DefaultSweepDutyCycle]; it must be at most 1 and not negative.
 	SweepDutyCycle float64
 }
 
