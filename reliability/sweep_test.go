@@ -163,7 +163,8 @@ FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND
 			store, db, table := sweepMariaStore(t, localMaria(), p.batch, p.duty)
 			runSweep(t, sweepCase{
 				name: name, expired: sweepRowsEnv(t, sweepRows(full, 1_000_000, 100_000)), store: store,
-				assertRatio: true,
+				// The flat-out case is the reference, reported only.
+				assertRatio: p.duty != 1,
 				fill: func(ctx context.Context, n int, nowMS int64) error {
 					// The Sequence engine's seq_1_to_N table.
 					for start := 1; start <= n; start += 100_000 {
