@@ -90,6 +90,10 @@ const (
 	// statement of [Store.DeleteExpired] removes when Options.SweepBatch
 	// is zero.
 	DefaultSweepBatch = 1000
+	// DefaultSweepDutyCycle is the share of its time [Store.DeleteExpired]
+	// spends deleting when Options.SweepDutyCycle is zero: it rests after
+	// each batch three times as long as the batch took.
+	DefaultSweepDutyCycle = 0.25
 	// MaxOwnerLen is the longest owner, in bytes, the owner column holds.
 	MaxOwnerLen = 255
 )
@@ -123,7 +127,8 @@ var (
 )
 
 // Options configures [New]. The zero value (or a nil *Options) is valid: the
-// table "sessions" in the DSN's database, swept 1000 records at a time.
+// table "sessions" in the DSN's database, swept 1000 records at a time with
+// a rest three times as long as each batch after it.
 type Options struct {
 	// Table is the table name, in the database the DSN selects. It must
 	// match ^[A-Za-z_][A-Za-z0-9_]{0,63}$ and is always backquoted.
@@ -135,6 +140,15 @@ type Options struct {
 	// record is left past the last batch. Zero means DefaultSweepBatch;
 	// negative is an error.
 	SweepBatch int
+
+	// SweepDutyCycle is the share of its time DeleteExpired spends
+	// deleting: after each batch but the last it rests for the batch's
+	// duration times (1/SweepDutyCycle - 1), leaving the server's CPU and
+	// log to live requests for that long, and slowing down by itself when
+	// the server is slow. 1 deletes batch after batch without a rest;
+	// 0.25, the default, rests three times as long as each batch took.
+	// Zero means DefaultSweepDutyCycle; above 1 or negative is an error.
+	SweepDutyCycle float64
 }
 
 var tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
@@ -144,6 +158,7 @@ var tableRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]{0,63}$`)
 type Store struct {
 	db    *sql.DB
 	batch int
+	duty  float64
 	ddl   string
 
 	create, load, update, touch, del                        *lazyStmt
@@ -183,6 +198,12 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 	case o.SweepBatch == 0:
 		o.SweepBatch = DefaultSweepBatch
 	}
+	switch {
+	case !(o.SweepDutyCycle >= 0 && o.SweepDutyCycle <= 1): // NaN too
+		return nil, fmt.Errorf("mysqlstore: SweepDutyCycle %v not in [0, 1]: %w", o.SweepDutyCycle, ErrInvalidOptions)
+	case o.SweepDutyCycle == 0:
+		o.SweepDutyCycle = DefaultSweepDutyCycle
+	}
 
 	// The identifier is validated above and always backquoted; every value
 	// travels as a parameter.
@@ -190,6 +211,7 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 	return &Store{
 		db:    db,
 		batch: o.SweepBatch,
+		duty:  o.SweepDutyCycle,
 		ddl:   "CREATE TABLE IF NOT EXISTS " + t + " (" + ddlBody,
 
 		// Create-if-absent that also replaces an expired row, in one
@@ -423,9 +445,10 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 
 // DeleteExpired removes records whose expiry is at or before now, in
 // batches of Options.SweepBatch rows, one DELETE statement (so one short
-// transaction) per batch, in expiry order over the expiry index. It stops
-// when no expired record is left past the last batch, or when ctx ends; on
-// error it returns the number removed so far with the error.
+// transaction) per batch, in expiry order over the expiry index. Between
+// batches it rests as Options.SweepDutyCycle says. It stops when no expired
+// record is left past the last batch, or when ctx ends (during a rest too);
+// on error it returns the number removed so far with the error.
 //
 // Each batch starts at the highest expiry the previous one removed, so a
 // sweep reads the index entries of removed rows (which InnoDB keeps,
@@ -450,6 +473,7 @@ func (s *Store) deleteExpired(ctx context.Context, now time.Time) (total int, er
 		if err := ctx.Err(); err != nil {
 			return total, err
 		}
+		start := time.Now()
 		bound, err := s.sweepBound.get(ctx, s.db)
 		if err != nil {
 			return total, err
@@ -478,6 +502,33 @@ func (s *Store) deleteExpired(ctx context.Context, now time.Time) (total int, er
 		// Rows expiring at "to" beyond the batch's limit, if any, are
 		// the next batch's first.
 		from = to
+		if err := rest(ctx, time.Since(start), s.duty); err != nil {
+			return total, err
+		}
+	}
+}
+
+// maxRest bounds a rest, so that a tiny duty cycle cannot overflow a
+// time.Duration.
+const maxRest = 24 * time.Hour
+
+// rest waits after a batch that took took, so that batches take duty of
+// the sweep's time, or until ctx ends, returning its error.
+func rest(ctx context.Context, took time.Duration, duty float64) error {
+	if duty >= 1 || took <= 0 {
+		return nil
+	}
+	d := maxRest
+	if f := float64(took) * (1/duty - 1); f < float64(maxRest) {
+		d = time.Duration(f)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

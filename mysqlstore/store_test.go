@@ -5,6 +5,7 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"math"
 	"slices"
 	"strings"
 	"sync"
@@ -39,6 +40,11 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"injection", db, &mysqlstore.Options{Table: "s; DROP TABLE x"}, false},
 		{"non-ASCII", db, &mysqlstore.Options{Table: "séssions"}, false},
 		{"negative batch", db, &mysqlstore.Options{SweepBatch: -5}, false},
+		{"duty cycle 1", db, &mysqlstore.Options{SweepDutyCycle: 1}, true},
+		{"duty cycle 0.1", db, &mysqlstore.Options{SweepDutyCycle: 0.1}, true},
+		{"negative duty cycle", db, &mysqlstore.Options{SweepDutyCycle: -0.5}, false},
+		{"duty cycle over 1", db, &mysqlstore.Options{SweepDutyCycle: 1.5}, false},
+		{"NaN duty cycle", db, &mysqlstore.Options{SweepDutyCycle: math.NaN()}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"math"
 	"slices"
 	"strings"
@@ -22,6 +23,9 @@ type starts struct {
 	driver.Connector
 	mu   sync.Mutex
 	args []any
+	// executed, if not nil, receives the error of every execution of the
+	// sweep statement once it has returned.
+	executed chan error
 }
 
 func (s *starts) Connect(ctx context.Context) (driver.Conn, error) {
@@ -70,7 +74,11 @@ func (st *startsStmt) ExecContext(ctx context.Context, args []driver.NamedValue)
 		st.s.args = append(st.s.args, args[0].Value)
 	}
 	st.s.mu.Unlock()
-	return st.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+	res, err := st.Stmt.(driver.StmtExecContext).ExecContext(ctx, args)
+	if st.s.executed != nil {
+		st.s.executed <- err
+	}
+	return res, err
 }
 
 // TestDeleteExpiredStartsWhereTheLastBatchEnded checks that every batch of a
@@ -138,5 +146,88 @@ func TestDeleteExpiredStartsWhereTheLastBatchEnded(t *testing.T) {
 	var left int
 	if err := db.QueryRowContext(ctx, "SELECT COUNT(*) FROM "+table).Scan(&left); err != nil || left != live {
 		t.Errorf("%d rows left (%v); want the %d live ones", left, err, live)
+	}
+}
+
+// TestDeleteExpiredRestsUntilCancelled sweeps a table of three batches
+// with a duty cycle so small that the rest after the first batch is the
+// longest there is (a day): the second batch must not start, and
+// cancelling the context must end the rest at once, with the first
+// batch's count and the context's error.
+func TestDeleteExpiredRestsUntilCancelled(t *testing.T) {
+	t.Parallel()
+	testDB(t) // skip when unreachable
+	cfg, err := mysql.ParseDSN(baseDSN())
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := mysql.NewConnector(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := &starts{Connector: conn, executed: make(chan error, 10)}
+	db := sql.OpenDB(rec)
+	t.Cleanup(func() { _ = db.Close() }) // after newStore's cleanup
+	const batch, expired = 10, 25
+	s, table := newStore(t, db, &mysqlstore.Options{SweepBatch: batch, SweepDutyCycle: 1e-12})
+	bg := context.Background()
+	now := time.UnixMilli(100_000)
+	for i := range expired {
+		if _, err := db.ExecContext(bg, "INSERT INTO "+table+" (id, data, version, expiry) VALUES (?, '', 1, ?)", unhex(testID(t, i)), int64(i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	left := func() int {
+		t.Helper()
+		var n int
+		if err := db.QueryRowContext(bg, "SELECT COUNT(*) FROM "+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+
+	ctx, cancel := context.WithCancel(bg)
+	defer cancel()
+	type result struct {
+		n   int
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		n, err := s.DeleteExpired(ctx, now)
+		done <- result{n, err}
+	}()
+	watchdog := time.After(30 * time.Second)
+	select {
+	case err := <-rec.executed:
+		if err != nil {
+			t.Fatalf("the first batch failed: %v", err)
+		}
+	case <-watchdog:
+		t.Fatal("the first batch did not run within 30 s")
+	}
+	// Resting: no second batch, however long one looks.
+	time.Sleep(200 * time.Millisecond)
+	select {
+	case err := <-rec.executed:
+		t.Fatalf("a second batch ran (%v) during the rest", err)
+	case r := <-done:
+		t.Fatalf("DeleteExpired returned %d, %v during the rest", r.n, r.err)
+	default:
+	}
+	if got := left(); got != expired-batch {
+		t.Fatalf("%d rows left during the rest; want %d", got, expired-batch)
+	}
+	cancel()
+	select {
+	case r := <-done:
+		if r.n != batch || !errors.Is(r.err, context.Canceled) || !strings.HasPrefix(r.err.Error(), "mysqlstore: ") {
+			t.Fatalf("DeleteExpired = %d, %v; want %d and a wrapped context.Canceled", r.n, r.err, batch)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("DeleteExpired did not return within 30 s of the cancellation")
+	}
+	if got := left(); got != expired-batch {
+		t.Fatalf("%d rows left after the cancellation; want %d", got, expired-batch)
 	}
 }

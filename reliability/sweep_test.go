@@ -64,7 +64,7 @@ const (
 )
 
 // sweepBatchEnv returns SESSIONS_SWEEP_BATCH, the SweepBatch of the
-// PostgreSQL and MariaDB cases (0, the stores' default, when unset).
+// PostgreSQL, MariaDB and SQLite cases (0, the stores' default, when unset).
 func sweepBatchEnv(t testing.TB) int {
 	v := getenv("SESSIONS_SWEEP_BATCH")
 	if v == "" {
@@ -75,6 +75,35 @@ func sweepBatchEnv(t testing.TB) int {
 		t.Fatalf("SESSIONS_SWEEP_BATCH=%q: want a positive integer", v)
 	}
 	return n
+}
+
+// sweepDutyEnv returns SESSIONS_SWEEP_DUTY, the SweepDutyCycle of the
+// MariaDB and SQLite cases (0, the stores' default, when unset).
+func sweepDutyEnv(t testing.TB) float64 {
+	v := getenv("SESSIONS_SWEEP_DUTY")
+	if v == "" {
+		return 0
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || !(f > 0 && f <= 1) {
+		t.Fatalf("SESSIONS_SWEEP_DUTY=%q: want a number in (0, 1]", v)
+	}
+	return f
+}
+
+// sweepRowsEnv returns SESSIONS_SWEEP_ROWS, the backlog of the MariaDB
+// and SQLite cases, or n when unset: a mid-sized backlog for comparing
+// settings without the long form's million rows.
+func sweepRowsEnv(t testing.TB, n int) int {
+	v := getenv("SESSIONS_SWEEP_ROWS")
+	if v == "" {
+		return n
+	}
+	k, err := strconv.Atoi(v)
+	if err != nil || k < 1 {
+		t.Fatalf("SESSIONS_SWEEP_ROWS=%q: want a positive integer", v)
+	}
+	return k
 }
 
 // sweepRows is the backlog of each store: the long form's, or the short
@@ -130,36 +159,52 @@ FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND
 			lockWait:    pgLiveLockWait(pool, table),
 		})
 	})
-	t.Run("mariadb", func(t *testing.T) {
-		store, db, table := sweepMariaStore(t, localMaria())
-		runSweep(t, sweepCase{
-			name: "mariadb", expired: sweepRows(full, 1_000_000, 100_000), store: store,
-			assertRatio: true,
-			fill: func(ctx context.Context, n int, nowMS int64) error {
-				// The Sequence engine's seq_1_to_N table.
-				for start := 1; start <= n; start += 100_000 {
-					end := min(start+100_000-1, n)
-					q := fmt.Sprintf("INSERT INTO `%s` (id, data, version, expiry, owner) "+
-						"SELECT UNHEX(SHA2(seq, 256)), '', 1, %d - 1000 - seq, NULL FROM seq_%d_to_%d", table, nowMS, start, end)
-					if _, err := db.ExecContext(ctx, q); err != nil {
-						return err
-					}
-				}
-				_, err := db.ExecContext(ctx, "ANALYZE TABLE `"+table+"`")
-				return err
-			},
-			lockWait: mariaLockWaits(db, table),
-		})
-	})
-	batches := []int{0}
-	if full {
-		batches = append(batches, 100)
+	// MariaDB and SQLite run with the stores' SweepDutyCycle (the default
+	// unless SESSIONS_SWEEP_DUTY sets it) and SweepBatch (the default
+	// unless SESSIONS_SWEEP_BATCH sets it); the long form also runs them
+	// flat out first (SweepDutyCycle 1, no rest between batches, and
+	// batches of 1000 unless SESSIONS_SWEEP_BATCH sets them: the
+	// behaviour before the option), for the comparison in the same run.
+	type paced struct {
+		suffix string
+		batch  int
+		duty   float64
 	}
-	for _, batch := range batches {
-		name := "sqlite"
-		if batch != 0 {
-			name = fmt.Sprintf("sqlite-batch%d", batch)
+	pacings := []paced{{"", sweepBatchEnv(t), sweepDutyEnv(t)}}
+	if full {
+		flat := paced{"-flatout", sweepBatchEnv(t), 1}
+		if flat.batch == 0 {
+			flat.batch = 1000
 		}
+		pacings = append([]paced{flat}, pacings...)
+	}
+	for _, p := range pacings {
+		name := "mariadb" + p.suffix
+		t.Run(name, func(t *testing.T) {
+			store, db, table := sweepMariaStore(t, localMaria(), p.batch, p.duty)
+			runSweep(t, sweepCase{
+				name: name, expired: sweepRowsEnv(t, sweepRows(full, 1_000_000, 100_000)), store: store,
+				// The flat-out case is the reference, reported only.
+				assertRatio: p.duty != 1,
+				fill: func(ctx context.Context, n int, nowMS int64) error {
+					// The Sequence engine's seq_1_to_N table.
+					for start := 1; start <= n; start += 100_000 {
+						end := min(start+100_000-1, n)
+						q := fmt.Sprintf("INSERT INTO `%s` (id, data, version, expiry, owner) "+
+							"SELECT UNHEX(SHA2(seq, 256)), '', 1, %d - 1000 - seq, NULL FROM seq_%d_to_%d", table, nowMS, start, end)
+						if _, err := db.ExecContext(ctx, q); err != nil {
+							return err
+						}
+					}
+					_, err := db.ExecContext(ctx, "ANALYZE TABLE `"+table+"`")
+					return err
+				},
+				lockWait: mariaLockWaits(db, table),
+			})
+		})
+	}
+	for _, p := range pacings {
+		name := "sqlite" + p.suffix
 		t.Run(name, func(t *testing.T) {
 			db, err := sql.Open("sqlite", "file:"+filepath.Join(t.TempDir(), "sweep.db")+
 				"?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)")
@@ -167,7 +212,7 @@ FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { db.Close() })
-			store, err := sqlitestore.New(db, &sqlitestore.Options{SweepBatch: batch})
+			store, err := sqlitestore.New(db, &sqlitestore.Options{SweepBatch: p.batch, SweepDutyCycle: p.duty})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -175,7 +220,7 @@ FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid WHERE NOT l.granted AND
 				t.Fatal(err)
 			}
 			runSweep(t, sweepCase{
-				name: name, expired: sweepRows(full, 1_000_000, 10_000), store: store,
+				name: name, expired: sweepRowsEnv(t, sweepRows(full, 1_000_000, 10_000)), store: store,
 				fill: func(ctx context.Context, n int, nowMS int64) error {
 					_, err := db.ExecContext(ctx, `WITH RECURSIVE g(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM g WHERE x < ?)
 INSERT INTO "sessions" (id, data, version, expiry, owner) SELECT randomblob(32), x'', 1, ? - 1000 - x, NULL FROM g`, n, nowMS)
@@ -310,8 +355,9 @@ FROM generate_series($2::bigint, $3::bigint) g`, nowMS, start, end, step); err !
 }
 
 // sweepMariaStore is mariaStore with a read timeout long enough for the
-// fill's statements, and the table name.
-func sweepMariaStore(t testing.TB, addr string) (*mysqlstore.Store, *sql.DB, string) {
+// fill's statements, the given SweepBatch and SweepDutyCycle, and the
+// table name.
+func sweepMariaStore(t testing.TB, addr string, batch int, duty float64) (*mysqlstore.Store, *sql.DB, string) {
 	t.Helper()
 	db, err := sql.Open("mysql", "root@tcp("+addr+")/test?timeout=1s&readTimeout=600s&writeTimeout=600s")
 	if err != nil {
@@ -326,7 +372,7 @@ func sweepMariaStore(t testing.TB, addr string) (*mysqlstore.Store, *sql.DB, str
 		unavailable(t, "MariaDB unreachable at %s: %v", addr, err)
 	}
 	table := uniqueName("rel_sweep_")
-	s, err := mysqlstore.New(db, &mysqlstore.Options{Table: table, SweepBatch: sweepBatchEnv(t)})
+	s, err := mysqlstore.New(db, &mysqlstore.Options{Table: table, SweepBatch: batch, SweepDutyCycle: duty})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -77,7 +77,8 @@
 // Expired rows are invisible to Load, Update, Touch and ListOwner, and Create
 // replaces them, but they stay in the table until [Store.DeleteExpired]
 // (usually run through the Manager's Sweep) removes them in batches of
-// [Options.SweepBatch] rows.
+// [Options.SweepBatch] rows, resting between batches as
+// [Options.SweepDutyCycle] says so that live writes seldom wait for one.
 package sqlitestore
 
 import (
@@ -95,7 +96,16 @@ import (
 const DefaultTableName = "sessions"
 
 // DefaultSweepBatch is the batch size used when [Options.SweepBatch] is 0.
-const DefaultSweepBatch = 1000
+// A live write that arrives during a batch waits for it: a batch of 100
+// expired rows takes a few milliseconds, one of 1000 tens of them, at the
+// same rate of rows per second.
+const DefaultSweepBatch = 100
+
+// DefaultSweepDutyCycle is the duty cycle used when [Options.SweepDutyCycle]
+// is 0: [Store.DeleteExpired] rests after each batch three times as long as
+// the batch took, so that a backlog of a million expired rows is gone in
+// minutes while live writes seldom wait for a batch.
+const DefaultSweepDutyCycle = 0.25
 
 // DDL creates the session table with the default name [DefaultTableName] and
 // its indexes. It is idempotent. [Store.CreateTable] runs the same statements
@@ -149,6 +159,16 @@ type Options struct {
 	// statement, which bounds how long it holds the write lock. Zero means
 	// [DefaultSweepBatch]; it must not be negative.
 	SweepBatch int
+
+	// SweepDutyCycle is the share of its time [Store.DeleteExpired] spends
+	// deleting: after each batch but the last it rests for the batch's
+	// duration times (1/SweepDutyCycle - 1), so that live writes find the
+	// write lock free most of the time, and a sweep slows down by itself
+	// when the database is slow. 1 deletes batch after batch without a
+	// rest (nor the checkpoint described at [Store.DeleteExpired]); 0.25,
+	// the default, rests three times as long as each batch took. Zero
+	// means [DefaultSweepDutyCycle]; it must be at most 1 and not negative.
+	SweepDutyCycle float64
 }
 
 // Store is a session store in an SQLite table. Create one with [New]; the zero
@@ -159,6 +179,7 @@ type Store struct {
 	db    *sql.DB
 	table string
 	batch int
+	duty  float64
 
 	// writes is a one-slot semaphore that queues this Store's writing
 	// statements in Go (see lockWrites).
@@ -199,12 +220,19 @@ func New(db *sql.DB, opts *Options) (*Store, error) {
 	case o.SweepBatch == 0:
 		o.SweepBatch = DefaultSweepBatch
 	}
+	switch {
+	case !(o.SweepDutyCycle >= 0 && o.SweepDutyCycle <= 1): // NaN too
+		return nil, fmt.Errorf("sqlitestore: SweepDutyCycle %v not in [0, 1]: %w", o.SweepDutyCycle, ErrInvalidOptions)
+	case o.SweepDutyCycle == 0:
+		o.SweepDutyCycle = DefaultSweepDutyCycle
+	}
 
 	t := `"` + o.Table + `"`
 	s := &Store{
 		db:     db,
 		table:  o.Table,
 		batch:  o.SweepBatch,
+		duty:   o.SweepDutyCycle,
 		writes: make(chan struct{}, 1),
 		ddl:    schema(o.Table),
 		// An expired row with the same id is replaced; a live one is left
@@ -484,8 +512,20 @@ func (s *Store) Delete(ctx context.Context, id string) error {
 
 // DeleteExpired removes the records whose expiry is at or before now, in
 // statements of at most [Options.SweepBatch] rows each so that no statement
-// holds the write lock for long, and returns how many it removed. It stops
-// early, returning the count so far with the error, when ctx ends.
+// holds the write lock for long, and returns how many it removed. Each
+// statement is its own transaction. It stops early, returning the count so
+// far with the error, when ctx ends, during a rest too.
+//
+// Unless [Options.SweepDutyCycle] is 1, the sweep rests between
+// statements, and starts each rest with a passive WAL checkpoint
+// (PRAGMA wal_checkpoint(PASSIVE)), outside the Store's write queue: a
+// passive checkpoint does not block writers, while the automatic one
+// SQLite runs when a commit finds the WAL over 1000 pages would run inside
+// the batch's statement, or in a live write's, and hold up every queued
+// write while it copies pages and syncs the file. A failed checkpoint is
+// left to the automatic one. The statement's time, including its wait for
+// the write lock, and the checkpoint's make up the work the rest is
+// proportional to, so a busy store makes the sweep rest longer.
 func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 	total := 0
 	cutoff := ms(now)
@@ -493,6 +533,7 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return total, wrap("delete expired", err)
 		}
+		start := time.Now()
 		n, err := s.exec(ctx, s.sweepSQL, cutoff, s.batch)
 		if err != nil {
 			return total, wrap("delete expired", err)
@@ -501,6 +542,41 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		if n < int64(s.batch) {
 			return total, nil
 		}
+		if s.duty >= 1 {
+			continue
+		}
+		// busy, log and checkpointed frames; only ctx's end matters.
+		var busy, log, done int64
+		if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil && ctx.Err() != nil {
+			return total, wrap("delete expired", ctx.Err())
+		}
+		if err := rest(ctx, time.Since(start), s.duty); err != nil {
+			return total, wrap("delete expired", err)
+		}
+	}
+}
+
+// maxRest bounds a rest, so that a tiny duty cycle cannot overflow a
+// time.Duration.
+const maxRest = 24 * time.Hour
+
+// rest waits after a batch that took took, so that batches take duty of
+// the sweep's time, or until ctx ends, returning its error.
+func rest(ctx context.Context, took time.Duration, duty float64) error {
+	if duty >= 1 || took <= 0 {
+		return nil
+	}
+	d := maxRest
+	if f := float64(took) * (1/duty - 1); f < float64(maxRest) {
+		d = time.Duration(f)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
 	}
 }
 

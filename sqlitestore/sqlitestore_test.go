@@ -9,6 +9,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"math"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -124,6 +125,11 @@ func TestNewValidatesOptions(t *testing.T) {
 		{"reserved prefix", &sqlitestore.Options{Table: "sqlite_sessions"}, sqlitestore.ErrInvalidTableName},
 		{"reserved prefix upper case", &sqlitestore.Options{Table: "SQLITE_x"}, sqlitestore.ErrInvalidTableName},
 		{"negative batch", &sqlitestore.Options{SweepBatch: -1}, sqlitestore.ErrInvalidOptions},
+		{"duty cycle 1", &sqlitestore.Options{SweepDutyCycle: 1}, nil},
+		{"duty cycle 0.1", &sqlitestore.Options{SweepDutyCycle: 0.1}, nil},
+		{"negative duty cycle", &sqlitestore.Options{SweepDutyCycle: -0.5}, sqlitestore.ErrInvalidOptions},
+		{"duty cycle over 1", &sqlitestore.Options{SweepDutyCycle: 1.5}, sqlitestore.ErrInvalidOptions},
+		{"NaN duty cycle", &sqlitestore.Options{SweepDutyCycle: math.NaN()}, sqlitestore.ErrInvalidOptions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
