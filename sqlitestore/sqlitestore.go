@@ -96,10 +96,10 @@ import (
 const DefaultTableName = "sessions"
 
 // DefaultSweepBatch is the batch size used when [Options.SweepBatch] is 0.
-// A live write that arrives during a batch waits for it: a batch of 100
-// expired rows takes a few milliseconds, one of 1000 tens of them, at the
-// same rate of rows per second.
-const DefaultSweepBatch = 100
+// A live write that arrives during a batch waits for it: a batch of 25
+// expired rows takes about a millisecond, one of 100 two to three, one of
+// 1000 tens of them.
+const DefaultSweepBatch = 25
 
 // DefaultSweepDutyCycle is the duty cycle used when [Options.SweepDutyCycle]
 // is 0: [Store.DeleteExpired] rests after each batch three times as long as
