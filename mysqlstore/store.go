@@ -80,6 +80,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/sessionkit/sessions/internal/pace"
 )
 
 // Defaults applied by [New] to zero [Options] fields.
@@ -502,33 +504,9 @@ func (s *Store) deleteExpired(ctx context.Context, now time.Time) (total int, er
 		// Rows expiring at "to" beyond the batch's limit, if any, are
 		// the next batch's first.
 		from = to
-		if err := rest(ctx, time.Since(start), s.duty); err != nil {
+		if err := pace.Rest(ctx, time.Since(start), s.duty); err != nil {
 			return total, err
 		}
-	}
-}
-
-// maxRest bounds a rest, so that a tiny duty cycle cannot overflow a
-// time.Duration.
-const maxRest = 24 * time.Hour
-
-// rest waits after a batch that took took, so that batches take duty of
-// the sweep's time, or until ctx ends, returning its error.
-func rest(ctx context.Context, took time.Duration, duty float64) error {
-	if duty >= 1 || took <= 0 {
-		return nil
-	}
-	d := maxRest
-	if f := float64(took) * (1/duty - 1); f < float64(maxRest) {
-		d = time.Duration(f)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -90,6 +90,8 @@ import (
 	"regexp"
 	"strings"
 	"time"
+
+	"github.com/sessionkit/sessions/internal/pace"
 )
 
 // DefaultTableName is the table name used when [Options.Table] is empty.
@@ -550,33 +552,9 @@ func (s *Store) DeleteExpired(ctx context.Context, now time.Time) (int, error) {
 		if err := s.db.QueryRowContext(ctx, `PRAGMA wal_checkpoint(PASSIVE)`).Scan(&busy, &log, &done); err != nil && ctx.Err() != nil {
 			return total, wrap("delete expired", ctx.Err())
 		}
-		if err := rest(ctx, time.Since(start), s.duty); err != nil {
+		if err := pace.Rest(ctx, time.Since(start), s.duty); err != nil {
 			return total, wrap("delete expired", err)
 		}
-	}
-}
-
-// maxRest bounds a rest, so that a tiny duty cycle cannot overflow a
-// time.Duration.
-const maxRest = 24 * time.Hour
-
-// rest waits after a batch that took took, so that batches take duty of
-// the sweep's time, or until ctx ends, returning its error.
-func rest(ctx context.Context, took time.Duration, duty float64) error {
-	if duty >= 1 || took <= 0 {
-		return nil
-	}
-	d := maxRest
-	if f := float64(took) * (1/duty - 1); f < float64(maxRest) {
-		d = time.Duration(f)
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"testing/synctest"
 	"time"
 
+	"github.com/sessionkit/sessions/internal/pace"
 	_ "modernc.org/sqlite"
 )
 
@@ -34,7 +35,7 @@ func TestDeleteExpiredRests(t *testing.T) {
 		{"duty cycle 0.2: rests four times as long", 0.2, 0, 4 * hold, 25, nil},
 		{"duty cycle 1: no rest", 1, 0, 0, 25, nil},
 		{"cancelled during a rest", 0.2, 15 * time.Millisecond, 4 * hold, 10, context.Canceled},
-		{"cancelled during a capped rest", 1e-12, time.Hour, maxRest, 10, context.Canceled},
+		{"cancelled during a capped rest", 1e-12, time.Hour, pace.MaxRest, 10, context.Canceled},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

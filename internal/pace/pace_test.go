@@ -1,4 +1,4 @@
-package mysqlstore
+package pace
 
 import (
 	"context"
@@ -9,7 +9,7 @@ import (
 )
 
 // TestRest checks, on synctest's clock, how long DeleteExpired rests after
-// a batch: the batch's duration times (1/duty - 1), capped at maxRest, and
+// a batch: the batch's duration times (1/duty - 1), capped at MaxRest, and
 // no longer than until its context ends.
 func TestRest(t *testing.T) {
 	tests := []struct {
@@ -24,7 +24,7 @@ func TestRest(t *testing.T) {
 		{"a fifth: four times as long", 40 * time.Millisecond, 0.2, 0, 160 * time.Millisecond, nil},
 		{"one: no rest", 40 * time.Millisecond, 1, 0, 0, nil},
 		{"a batch that took no time: no rest", 0, 0.5, 0, 0, nil},
-		{"a tiny duty cycle: capped", time.Second, 1e-12, 0, maxRest, nil},
+		{"a tiny duty cycle: capped", time.Second, 1e-12, 0, MaxRest, nil},
 		{"cancelled during the rest", 40 * time.Millisecond, 0.2, 25 * time.Millisecond, 25 * time.Millisecond, context.Canceled},
 		{"cancelled during a capped rest", time.Second, 1e-12, time.Hour, time.Hour, context.Canceled},
 	}
@@ -37,9 +37,9 @@ func TestRest(t *testing.T) {
 					time.AfterFunc(tt.cancelAt, cancel)
 				}
 				start := time.Now()
-				err := rest(ctx, tt.took, tt.duty)
+				err := Rest(ctx, tt.took, tt.duty)
 				if got := time.Since(start); got != tt.want || !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
-					t.Fatalf("rest(%v, %v) = %v after %v; want %v after %v", tt.took, tt.duty, err, got, tt.wantErr, tt.want)
+					t.Fatalf("Rest(%v, %v) = %v after %v; want %v after %v", tt.took, tt.duty, err, got, tt.wantErr, tt.want)
 				}
 			})
 		})
