@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"slices"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -119,23 +118,7 @@ func runSweepRounds(t *testing.T, c sweepRounds) {
 				}
 			}
 		}()
-		var wait atomic.Int64
-		sampling := make(chan struct{})
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			tk := time.NewTicker(20 * time.Millisecond)
-			defer tk.Stop()
-			for {
-				select {
-				case <-sampling:
-					return
-				case <-tk.C:
-					if w := c.lockWait(ctx); int64(w) > wait.Load() {
-						wait.Store(int64(w))
-					}
-				}
-			}
-		})
+		stopSampling := sampleLockWaits(ctx, c.lockWait)
 
 		time.Sleep(time.Second)
 		phase.Store(off)
@@ -148,8 +131,7 @@ func runSweepRounds(t *testing.T, c sweepRounds) {
 		cancel()
 		phase.Store(off)
 		time.Sleep(c.gap)
-		close(sampling)
-		wg.Wait()
+		wait := stopSampling()
 		close(stop)
 		<-done
 		if err != nil {
@@ -160,7 +142,7 @@ func runSweepRounds(t *testing.T, c sweepRounds) {
 		}
 		swept += k
 		sweepTook += took
-		maxWait = max(maxWait, time.Duration(wait.Load()))
+		maxWait = max(maxWait, wait)
 		for p := range lat {
 			lat[p] = append(lat[p], round[p]...)
 		}

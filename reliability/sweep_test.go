@@ -268,10 +268,8 @@ func pgFill(ctx context.Context, pool *pgxpool.Pool, table string, n int, nowMS 
 		`ALTER TABLE ` + t + ` DROP CONSTRAINT "` + table + `_pkey"`,
 		`DROP INDEX "` + table + `_expiry_idx"`,
 	}
-	for _, q := range stmts {
-		if _, err := c.Exec(ctx, q); err != nil {
-			return fmt.Errorf("%s: %w", q, err)
-		}
+	if err := execAll(ctx, c, stmts); err != nil {
+		return err
 	}
 	for start := 1; start <= n; start += 1_000_000 {
 		end := min(start+1_000_000-1, n)
@@ -288,12 +286,7 @@ FROM generate_series($2::bigint, $3::bigint) g`, nowMS, start, end); err != nil 
 		`RESET synchronous_commit`,
 		`RESET maintenance_work_mem`,
 	}
-	for _, q := range stmts {
-		if _, err := c.Exec(ctx, q); err != nil {
-			return fmt.Errorf("%s: %w", q, err)
-		}
-	}
-	return nil
+	return execAll(ctx, c, stmts)
 }
 
 // pgLiveLockWait returns the longest current lock wait of the test's
@@ -341,10 +334,8 @@ END LOOP; END $fill$`, from, nowMS, w, "'"+table+"_p'", "'"+table+"'"),
 		`ALTER TABLE ` + t + ` DROP CONSTRAINT "` + table + `_pkey"`,
 		`DROP INDEX "` + table + `_expiry_idx"`,
 	}
-	for _, q := range stmts {
-		if _, err := c.Exec(ctx, q); err != nil {
-			return fmt.Errorf("%s: %w", q, err)
-		}
+	if err := execAll(ctx, c, stmts); err != nil {
+		return err
 	}
 	step := float64(span.Milliseconds()-1000) / float64(n)
 	for start := 1; start <= n; start += 1_000_000 {
@@ -362,12 +353,7 @@ FROM generate_series($2::bigint, $3::bigint) g`, nowMS, start, end, step); err !
 		`RESET synchronous_commit`,
 		`RESET maintenance_work_mem`,
 	}
-	for _, q := range stmts {
-		if _, err := c.Exec(ctx, q); err != nil {
-			return fmt.Errorf("%s: %w", q, err)
-		}
-	}
-	return nil
+	return execAll(ctx, c, stmts)
 }
 
 // sweepMariaStore is mariaStore with a read timeout long enough for the
@@ -520,25 +506,7 @@ func runSweep(t *testing.T, c sweepCase) {
 	if full {
 		slice = 10 * time.Second
 	}
-	var maxWait atomic.Int64
-	sampling := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tk := time.NewTicker(20 * time.Millisecond)
-		defer tk.Stop()
-		for {
-			select {
-			case <-sampling:
-				return
-			case <-tk.C:
-				if w := c.lockWait(ctx); int64(w) > maxWait.Load() {
-					maxWait.Store(int64(w))
-				}
-			}
-		}
-	}()
+	stopSampling := sampleLockWaits(ctx, c.lockWait)
 	time.Sleep(time.Second)
 	phase.Store(off)
 	time.Sleep(slice)
@@ -569,8 +537,7 @@ func runSweep(t *testing.T, c sweepCase) {
 			break
 		}
 	}
-	close(sampling)
-	wg.Wait()
+	maxWait := stopSampling()
 	close(stop)
 	<-done
 	if sweepErr != nil {
@@ -584,15 +551,11 @@ func runSweep(t *testing.T, c sweepCase) {
 	if k, err := d.DeleteExpired(ctx, sweepAt); k != 0 || err != nil {
 		t.Errorf("%s: a last DeleteExpired removed %d rows (%v); want none left", c.name, k, err)
 	}
-	p99 := func(ds []time.Duration) time.Duration {
-		s := slices.Clone(ds)
-		slices.Sort(s)
-		return percentile(s, .99)
-	}
+	p99 := func(ds []time.Duration) time.Duration { return sortedPct(ds, .99) }
 	ratio := float64(p99(lat[on])) / float64(p99(lat[off]))
 	wait := "not measured"
 	if c.lockWait(ctx) >= 0 {
-		wait = time.Duration(maxWait.Load()).Round(time.Millisecond).String()
+		wait = maxWait.Round(time.Millisecond).String()
 	}
 	t.Logf("%s: swept %d rows in %v of sweeping (%.0f rows/s) in %d slices of at most %v; live p99 while sweeping %v, between slices %v: %.2fx (%d and %d requests; slowest %v and %v); longest lock wait seen %s; %d live requests failed",
 		c.name, n, sweepTook.Round(time.Millisecond), float64(n)/sweepTook.Seconds(), len(rates), slice,
@@ -628,7 +591,7 @@ func runSweep(t *testing.T, c sweepCase) {
 	if full && c.assertRatio && ratio > 1.5 {
 		t.Errorf("%s: live p99 while sweeping is %.2fx the p99 between slices; want at most 1.5x", c.name, ratio)
 	}
-	if w := time.Duration(maxWait.Load()); w > 100*time.Millisecond {
+	if w := maxWait; w > 100*time.Millisecond {
 		t.Errorf("%s: a lock wait of %v during the sweep", c.name, w)
 	}
 	// Every live session is still there.
@@ -637,4 +600,41 @@ func runSweep(t *testing.T, c sweepCase) {
 			t.Fatalf("%s: live session %d after the sweep: %d %q %v", c.name, i, code, body, err)
 		}
 	}
+}
+
+// sampleLockWaits polls lockWait every 20 ms until the function it returns
+// is called; that function returns the longest wait seen.
+func sampleLockWaits(ctx context.Context, lockWait func(context.Context) time.Duration) (stop func() time.Duration) {
+	var longest atomic.Int64
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		tk := time.NewTicker(20 * time.Millisecond)
+		defer tk.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tk.C:
+				if w := lockWait(ctx); int64(w) > longest.Load() {
+					longest.Store(int64(w))
+				}
+			}
+		}
+	})
+	return func() time.Duration {
+		close(done)
+		wg.Wait()
+		return time.Duration(longest.Load())
+	}
+}
+
+// execAll runs the statements on c in order, naming the one that failed.
+func execAll(ctx context.Context, c *pgxpool.Conn, stmts []string) error {
+	for _, q := range stmts {
+		if _, err := c.Exec(ctx, q); err != nil {
+			return fmt.Errorf("%s: %w", q, err)
+		}
+	}
+	return nil
 }
